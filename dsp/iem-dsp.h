@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iemstage DSP library: the signal chain and everything that builds it.
+ *
+ * Pure C, no PipeWire, no D-Bus, never logs. Every function says whether it
+ * is safe to call from a real-time thread ("RT-safe"). Functions that can
+ * fail return a negative errno; constructors return NULL and set errno.
+ *
+ * Audio is planar float stereo. Processing accepts any block size and the
+ * block size may change from one call to the next.
+ */
+#ifndef IEM_DSP_H
+#define IEM_DSP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IEM_EXPORT __attribute__((visibility("default")))
+
+/* ---- limits ---------------------------------------------------------- */
+
+#define IEM_MAX_BANDS		32	/* EQ bands, eq.1 … eq.32 */
+#define IEM_MIN_RATE		8000u
+#define IEM_MAX_RATE		384000u
+#define IEM_LIMITER_CEILING_DB	(-0.1)	/* the safety limiter's ceiling */
+/* Input samples that are not finite or whose magnitude is above this
+ * (+60 dBFS) are treated as silence: garbage never reaches filter state. */
+#define IEM_INPUT_MAX		1000.0f
+/* Every parameter move, EQ structure change and bypass toggle is a smooth
+ * ramp of this length. */
+#define IEM_RAMP_MS		80.0
+
+/* Ranges every front end enforces (iem_params_set, the APO parser, …). */
+#define IEM_FREQ_MIN		5.0	/* Hz; a design clamps to 0.49 * rate */
+#define IEM_FREQ_MAX		40000.0
+#define IEM_Q_MIN		0.025
+#define IEM_Q_MAX		40.0
+#define IEM_GAIN_MIN		(-30.0)	/* dB, a band's gain */
+#define IEM_GAIN_MAX		30.0
+#define IEM_PREAMP_MIN		(-60.0)	/* dB */
+#define IEM_PREAMP_MAX		30.0
+#define IEM_OUTPUT_GAIN_MIN	(-60.0)	/* dB */
+#define IEM_OUTPUT_GAIN_MAX	12.0
+
+/* ---- biquads (RBJ Audio EQ Cookbook) --------------------------------- */
+
+enum iem_filter_type {
+	IEM_FILTER_OFF,
+	IEM_FILTER_PEAKING,
+	IEM_FILTER_LOWSHELF,
+	IEM_FILTER_HIGHSHELF,
+	IEM_FILTER_LOWPASS,
+	IEM_FILTER_HIGHPASS,
+	IEM_FILTER_BANDPASS,	/* constant 0 dB peak gain */
+	IEM_FILTER_NOTCH,
+	IEM_FILTER_ALLPASS,
+	IEM_FILTER_TYPE_COUNT
+};
+
+/* Normalised coefficients (a0 = 1):
+ * H(z) = (b0 + b1 z^-1 + b2 z^-2) / (1 + a1 z^-1 + a2 z^-2) */
+struct iem_biquad {
+	double b0, b1, b2, a1, a2;
+};
+
+/* RT-safe: yes. Designs one RBJ biquad. freq is clamped to
+ * [1 Hz, 0.49 * rate]; gain is used by peaking and shelves only; q is the
+ * cookbook's Q (for shelves the cookbook's shelf Q, 0.7071 = slope 1).
+ * IEM_FILTER_OFF gives the identity. Returns -EINVAL for a bad type, a
+ * non-positive rate or q, or non-finite input. */
+IEM_EXPORT int iem_biquad_design(struct iem_biquad *bq, enum iem_filter_type type,
+		double rate, double freq, double q, double gain_db);
+
+/* RT-safe: yes. |H| in dB at freq, from the closed form (no complex math). */
+IEM_EXPORT double iem_biquad_magnitude_db(const struct iem_biquad *bq, double rate, double freq);
+
+/* RT-safe: yes. "peaking", "lowshelf", … ; NULL for an unknown type. */
+IEM_EXPORT const char *iem_filter_type_name(enum iem_filter_type type);
+/* RT-safe: yes. The type for a name, or -EINVAL. */
+IEM_EXPORT int iem_filter_type_from_name(const char *name);
+
+/* ---- parameters ------------------------------------------------------ */
+
+/* Which channels a band applies to. */
+enum iem_channels {
+	IEM_CHANNELS_LEFT = 1,
+	IEM_CHANNELS_RIGHT = 2,
+	IEM_CHANNELS_BOTH = 3,
+};
+
+struct iem_band {
+	enum iem_filter_type type;	/* IEM_FILTER_OFF: band unused */
+	double freq;			/* Hz */
+	double q;
+	double gain;			/* dB */
+	enum iem_channels channels;
+};
+
+/*
+ * Every user-visible setting of the chain, as plain values. One flat name
+ * space shared by every front end (iemstage-render --set, module args,
+ * Props, D-Bus, profiles): see iem_params_set().
+ */
+struct iem_params {
+	bool bypass;			/* bypass */
+	bool preamp_auto;		/* eq.preamp = auto */
+	double preamp;			/* eq.preamp, dB, when not auto */
+	double output_gain;		/* output.gain, dB */
+	struct iem_band band[IEM_MAX_BANDS];	/* eq.1 … eq.32 */
+};
+
+enum iem_param_type {
+	IEM_PARAM_BOOL,
+	IEM_PARAM_FLOAT,
+	IEM_PARAM_ENUM,
+};
+
+/* Describes one parameter, for help texts and PropInfo. */
+struct iem_param_info {
+	char name[32];			/* e.g. "eq.3.freq" */
+	enum iem_param_type type;
+	double min, max, def;		/* FLOAT: range and default */
+	const char *unit;		/* "dB", "Hz" or "" */
+	const char *const *choices;	/* ENUM/BOOL: NULL-terminated names */
+	const char *def_string;		/* the default as text */
+	const char *description;
+};
+
+/* RT-safe: yes. Defaults: no bypass, automatic preamp, 0 dB output gain,
+ * every band off. */
+IEM_EXPORT void iem_params_init(struct iem_params *p);
+
+/* RT-safe: no. Sets one parameter from its text form ("12.5", "true",
+ * "peaking", "auto"). Numbers are read in the C locale whatever the
+ * process's locale. On failure p is unchanged, -EINVAL (bad value) or
+ * -ENOENT (unknown name) is returned and err, when not NULL, gets a
+ * sentence naming the parameter and what is allowed. */
+IEM_EXPORT int iem_params_set(struct iem_params *p, const char *name, const char *value,
+		char *err, size_t err_size);
+
+/* RT-safe: no. Writes the text form of one parameter into buf; -ENOENT for
+ * an unknown name, -ENOSPC when buf is too small. */
+IEM_EXPORT int iem_params_get(const struct iem_params *p, const char *name,
+		char *buf, size_t size);
+
+/* RT-safe: yes. Number of parameters (the eq.N.* ones counted per band). */
+IEM_EXPORT uint32_t iem_param_count(void);
+/* RT-safe: yes. Fills info for parameter index (0 … count-1); -ENOENT past
+ * the end. */
+IEM_EXPORT int iem_param_info(uint32_t index, struct iem_param_info *info);
+
+/* ---- headroom -------------------------------------------------------- */
+
+struct iem_headroom {
+	double eq_peak;		/* dB, the EQ's largest gain over 10 Hz … Nyquist, either channel */
+	double eq_peak_freq;	/* Hz, where it is */
+	double preamp;		/* dB, the preamp in effect (computed when auto) */
+	double total_peak;	/* dB, preamp + eq_peak + output gain */
+};
+
+/* RT-safe: no. The EQ's magnitude response at freq for one channel
+ * (0 = left, 1 = right), in dB, bands as designed at rate. */
+IEM_EXPORT double iem_params_response_db(const struct iem_params *p, double rate,
+		int channel, double freq);
+
+/* RT-safe: no. Computes the chain's worst-case (largest) gain at rate. With
+ * an automatic preamp, the preamp is -max(0, eq_peak + output gain), so the
+ * chain as a whole never gains above 0 dB at any frequency. */
+IEM_EXPORT void iem_params_headroom(const struct iem_params *p, double rate,
+		struct iem_headroom *h);
+
+/* ---- Equalizer APO / AutoEq ParametricEQ.txt ------------------------- */
+
+struct iem_parse_error {
+	uint32_t line, column;	/* 1-based; 0 when not tied to a place */
+	char message[256];
+};
+
+/* RT-safe: no. Parses an Equalizer APO / AutoEq ParametricEQ.txt text
+ * (len bytes, need not be NUL-terminated). On success replaces the EQ part
+ * of p (every band and the preamp: the file's Preamp lines, summed, or
+ * automatic when it has none) and returns 0. On failure returns -EINVAL,
+ * fills err and leaves p untouched: nothing is half-applied. */
+IEM_EXPORT int iem_apo_parse(const char *text, size_t len, struct iem_params *p,
+		struct iem_parse_error *err);
+
+/* ---- safety limiter -------------------------------------------------- */
+
+struct iem_limiter;
+
+/* RT-safe: no. NULL and errno on failure. */
+IEM_EXPORT struct iem_limiter *iem_limiter_new(uint32_t rate);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_limiter *iem_limiter_free(struct iem_limiter *l);
+/* RT-safe: yes. */
+IEM_EXPORT void iem_limiter_reset(struct iem_limiter *l);
+/* RT-safe: yes. Stereo-linked, zero latency: no sample leaves above the
+ * ceiling (IEM_LIMITER_CEILING_DB); while the input stays below it the
+ * output is the input, bit for bit. In place. */
+IEM_EXPORT void iem_limiter_process(struct iem_limiter *l, float *left, float *right, uint32_t n);
+/* RT-safe: yes. How often it acted: onsets of gain reduction, and samples
+ * processed with a gain below 1. */
+IEM_EXPORT void iem_limiter_get_counts(const struct iem_limiter *l,
+		uint64_t *events, uint64_t *samples);
+
+/* ---- the chain ------------------------------------------------------- */
+
+/*
+ * preamp -> correction EQ -> stage (empty for now) -> output gain ->
+ * safety limiter -> out, with bypass crossfading to the dry input.
+ *
+ * Threads: iem_chain_apply() is called from one control thread,
+ * iem_chain_process() from one processing thread; they never block each
+ * other (settings travel through a lock-free triple buffer). Settings
+ * applied together take effect together.
+ */
+struct iem_chain;
+
+struct iem_chain_stats {
+	uint64_t limiter_events;	/* onsets of limiting */
+	uint64_t limiter_samples;	/* frames processed with gain reduction */
+	uint64_t invalid_samples;	/* non-finite or huge input samples silenced */
+	uint64_t state_resets;		/* filter state found non-finite and cleared */
+	uint64_t frames;		/* frames processed */
+};
+
+/* RT-safe: no. rate in [IEM_MIN_RATE, IEM_MAX_RATE]. Starts with
+ * iem_params_init() defaults. NULL and errno on failure. */
+IEM_EXPORT struct iem_chain *iem_chain_new(uint32_t rate);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_chain *iem_chain_free(struct iem_chain *c);
+/* RT-safe: no. The session rate the chain was made for. */
+IEM_EXPORT uint32_t iem_chain_get_rate(const struct iem_chain *c);
+
+/* RT-safe: no (control thread). Validates p and hands it to the processing
+ * side, where every change ramps in (IEM_RAMP_MS). headroom, when not NULL,
+ * receives the gain figures in effect. -EINVAL leaves the chain as it was. */
+IEM_EXPORT int iem_chain_apply(struct iem_chain *c, const struct iem_params *p,
+		struct iem_headroom *headroom);
+
+/* RT-safe: no (control thread). The parameters last applied. */
+IEM_EXPORT void iem_chain_get_params(const struct iem_chain *c, struct iem_params *p);
+
+/* RT-safe: yes (processing thread). Jumps to the last applied settings
+ * with no ramp and clears all filter and limiter state. */
+IEM_EXPORT void iem_chain_reset(struct iem_chain *c);
+
+/* RT-safe: yes (processing thread). Any n; in and out may be the same
+ * buffers. Output is always finite and never above the limiter's ceiling,
+ * except in full bypass, where it is the (sanitised) input. */
+IEM_EXPORT void iem_chain_process(struct iem_chain *c, const float *const in[2],
+		float *const out[2], uint32_t n);
+
+/* RT-safe: yes, any thread. */
+IEM_EXPORT void iem_chain_get_stats(const struct iem_chain *c, struct iem_chain_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IEM_DSP_H */

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/* The flat parameter name space: setter, getter, errors and the table. */
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iem-test.h"
+#include "iem-dsp.h"
+
+static void expect_error(const char *name, const char *value, int want_r, const char *want_msg)
+{
+	struct iem_params p, before;
+	char err[256] = "";
+	iem_params_init(&p);
+	p.output_gain = -1.5;
+	before = p;
+	int r = iem_params_set(&p, name, value, err, sizeof(err));
+	check(r == want_r && strcmp(err, want_msg) == 0 && memcmp(&p, &before, sizeof(p)) == 0,
+			"%s=%s is refused with \"%s\" (got %d \"%s\")", name, value, want_msg, r, err);
+}
+
+static void test_set_get(void)
+{
+	struct iem_params p;
+	char buf[64];
+	static const struct { const char *name, *value, *back; } cases[] = {
+		{ "bypass", "on", "true" },
+		{ "bypass", "0", "false" },
+		{ "eq.preamp", "-6.5", "-6.5" },
+		{ "eq.preamp", "auto", "auto" },
+		{ "output.gain", "-3", "-3" },
+		{ "eq.1.type", "PEAKING", "peaking" },
+		{ "eq.32.type", "allpass", "allpass" },
+		{ "eq.7.freq", "1e3", "1000" },
+		{ "eq.7.q", "0.5", "0.5" },
+		{ "eq.7.gain", "-12.25", "-12.25" },
+		{ "eq.7.channel", "left", "left" },
+		{ "eq.8.channel", "right", "right" },
+	};
+
+	iem_params_init(&p);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = iem_params_set(&p, cases[i].name, cases[i].value, NULL, 0);
+		int g = iem_params_get(&p, cases[i].name, buf, sizeof(buf));
+		check(r == 0 && g == 0 && strcmp(buf, cases[i].back) == 0, "%s=%s reads back as %s (got '%s')",
+				cases[i].name, cases[i].value, cases[i].back, buf);
+	}
+	check(p.band[6].freq == 1000.0 && p.band[6].gain == -12.25 && p.band[6].channels == IEM_CHANNELS_LEFT,
+			"values land in the struct");
+	check(iem_params_get(&p, "eq.7.freq", buf, 3) == -ENOSPC, "a short buffer gives ENOSPC");
+	check(iem_params_get(&p, "eq.0.freq", buf, sizeof(buf)) == -ENOENT, "eq.0 does not exist");
+}
+
+static void test_errors(void)
+{
+	expect_error("eq.33.freq", "100", -ENOENT,
+			"unknown parameter 'eq.33.freq' (iemstage-render --list-params lists them; bands are eq.1 … eq.32)");
+	expect_error("eq.01.freq", "100", -ENOENT,
+			"unknown parameter 'eq.01.freq' (iemstage-render --list-params lists them; bands are eq.1 … eq.32)");
+	expect_error("stage.angle", "30", -ENOENT,
+			"unknown parameter 'stage.angle' (iemstage-render --list-params lists them; bands are eq.1 … eq.32)");
+	expect_error("eq.1.freq", "50000", -EINVAL, "eq.1.freq: 50000 is out of range (5 … 40000 Hz)");
+	expect_error("eq.1.freq", "abc", -EINVAL, "eq.1.freq: 'abc' is not a number");
+	expect_error("eq.1.freq", "0x10", -EINVAL, "eq.1.freq: '0x10' is not a number");
+	expect_error("eq.1.gain", "nan", -EINVAL, "eq.1.gain: 'nan' is not a number");
+	expect_error("eq.1.gain", "1e999", -EINVAL, "eq.1.gain: '1e999' is not a number");
+	expect_error("eq.1.gain", "", -EINVAL, "eq.1.gain: '' is not a number");
+	expect_error("eq.1.gain", "3 ", -EINVAL, "eq.1.gain: '3 ' is not a number");
+	expect_error("eq.1.q", "0", -EINVAL, "eq.1.q: 0 is out of range (0.025 … 40)");
+	expect_error("eq.preamp", "loud", -EINVAL, "eq.preamp: 'loud' is not a number or auto");
+	expect_error("output.gain", "13", -EINVAL, "output.gain: 13 is out of range (-60 … 12 dB)");
+	expect_error("bypass", "maybe", -EINVAL, "bypass: 'maybe' is not a boolean (true or false)");
+	expect_error("eq.2.type", "shelf", -EINVAL,
+			"eq.2.type: 'shelf' is not one of off, peaking, lowshelf, highshelf, lowpass, highpass, bandpass, notch, allpass");
+	expect_error("eq.2.channel", "center", -EINVAL, "eq.2.channel: 'center' is not one of both, left, right");
+}
+
+static void test_locale(void)
+{
+	struct iem_params p;
+	char buf[64];
+	const char *loc = setlocale(LC_NUMERIC, "de_DE.UTF-8");
+	if (loc == NULL)
+		loc = setlocale(LC_NUMERIC, "fr_FR.UTF-8");
+	if (loc == NULL) {
+		printf("ok %u - # SKIP no locale with a decimal comma is installed\n", ++iem_test_count);
+		return;
+	}
+	iem_params_init(&p);
+	int r = iem_params_set(&p, "eq.1.gain", "2.5", NULL, 0);
+	iem_params_get(&p, "eq.1.gain", buf, sizeof(buf));
+	check(r == 0 && p.band[0].gain == 2.5 && strcmp(buf, "2.5") == 0,
+			"in %s numbers still use a decimal point (read back '%s')", loc, buf);
+	setlocale(LC_NUMERIC, "C");
+}
+
+static void test_table(void)
+{
+	struct iem_param_info info;
+	uint32_t n = iem_param_count();
+	bool all = true;
+	char buf[64];
+	struct iem_params p;
+
+	iem_params_init(&p);
+	check(n == 3 + 5 * IEM_MAX_BANDS, "%u parameters", n);
+	for (uint32_t i = 0; i < n; i++) {
+		all &= iem_param_info(i, &info) == 0;
+		/* every listed name is accepted and its default reads back */
+		all &= iem_params_get(&p, info.name, buf, sizeof(buf)) == 0;
+		all &= strcmp(buf, info.def_string) == 0 || fabs(atof(buf) - atof(info.def_string)) < 1e-4;
+		all &= info.description && info.description[0];
+	}
+	check(all, "every parameter in the table exists, has a description and its default is what iem_params_init sets");
+	check(iem_param_info(n, &info) == -ENOENT, "past the end: ENOENT");
+	iem_param_info(3 + 5 * 31 + 1, &info);
+	check(strcmp(info.name, "eq.32.freq") == 0, "band parameters are named eq.N.field (%s)", info.name);
+}
+
+int main(void)
+{
+	test_set_get();
+	test_errors();
+	test_locale();
+	test_table();
+	return iem_test_done();
+}
