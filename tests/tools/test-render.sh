@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# iemstage-render as a user runs it: each check is one TAP line.
+#
+#   tests/tools/test-render.sh path/to/iemstage-render
+#
+# Needs only bash and coreutils; python3 (standard library only) makes the
+# mono and 3-channel inputs, and those checks are skipped without it.
+
+set -uo pipefail
+
+tool=${1:?usage: $0 path/to/iemstage-render}
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+demo_eq=$top/config/eq/demo-ParametricEQ.txt
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+n=0
+failed=0
+
+ok()
+{
+	n=$((n + 1))
+	echo "ok $n - $1"
+}
+
+not_ok()
+{
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+	shift
+	local line
+	for line in "$@"; do
+		echo "# $line"
+	done
+	# What the tool said, to see why without re-running by hand.
+	sed 's/^/# stdout: /' "$tmp/stdout" 2>/dev/null
+	sed 's/^/# stderr: /' "$tmp/stderr" 2>/dev/null
+}
+
+skip()
+{
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+# run ARGS...: runs the tool, leaving $rc, $tmp/stdout and $tmp/stderr.
+run()
+{
+	"$tool" "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+	rc=$?
+}
+
+# info FILE KEY: one field of --info.
+info()
+{
+	"$tool" --info "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# compare A B: max_diff_dbfs of --compare.
+compare_dbfs()
+{
+	"$tool" --compare "$1" "$2" 2>/dev/null | tr ' ' '\n' | sed -n 's/^max_diff_dbfs=//p'
+}
+
+# True when neither OUT nor any OUT.tmp-* is there.
+no_output()
+{
+	local out=$1 f
+	[ -e "$out" ] && return 1
+	for f in "$out".tmp-*; do
+		[ -e "$f" ] && return 1
+	done
+	return 0
+}
+
+# expect_error WHAT OUT MESSAGE-CHECK ARGS...: exit status 1, no OUT left,
+# and stderr passing MESSAGE-CHECK (a command reading stderr).
+expect_error()
+{
+	local what=$1 out=$2 msg_check=$3
+	shift 3
+	run "$@"
+	if [ "$rc" -ne 1 ]; then
+		not_ok "$what" "exit status $rc, expected 1"
+	elif ! eval "$msg_check" <"$tmp/stderr"; then
+		not_ok "$what" "unexpected message (check: $msg_check)"
+	elif ! no_output "$out"; then
+		not_ok "$what" "output file left behind: $(ls "$out"* 2>/dev/null | tr '\n' ' ')"
+	else
+		ok "$what"
+	fi
+}
+
+dry=$tmp/demo-dry.wav
+wet=$tmp/demo-processed.wav
+
+# ---- the demo piece ------------------------------------------------------
+
+run --demo-piece "$dry" --quiet
+got="$(info "$dry" frames) $(info "$dry" rate) $(info "$dry" channels) $(info "$dry" subtype)"
+if [ "$rc" -eq 0 ] && [ "$got" = "384000 48000 2 float" ]; then
+	ok "--demo-piece writes an 8 s stereo 48 kHz float WAV"
+else
+	not_ok "--demo-piece writes an 8 s stereo 48 kHz float WAV" \
+		"exit $rc; frames rate channels subtype: $got"
+fi
+
+peak=$(info "$dry" peak_dbfs)
+if awk -v p="$peak" 'BEGIN { exit !(p > -7 && p < -5) }'; then
+	ok "the demo piece peaks around -6 dBFS ($peak)"
+else
+	not_ok "the demo piece peaks around -6 dBFS" "peak_dbfs=$peak"
+fi
+
+run --demo-piece "$tmp/again.wav" --quiet
+if [ "$(compare_dbfs "$dry" "$tmp/again.wav")" = "-inf" ]; then
+	ok "the demo piece is the same every time"
+else
+	not_ok "the demo piece is the same every time"
+fi
+
+# ---- rendering -----------------------------------------------------------
+
+run "$dry" "$wet" --eq "$demo_eq"
+got="$(info "$wet" frames) $(info "$wet" channels) $(info "$wet" rate)"
+if [ "$rc" -eq 0 ] && [ "$got" = "384000 2 48000" ]; then
+	ok "rendering the demo through the demo EQ keeps length, channels and rate"
+else
+	not_ok "rendering the demo through the demo EQ keeps length, channels and rate" \
+		"exit $rc; frames channels rate: $got"
+fi
+
+if grep -q '^output: .*demo-processed.wav' "$tmp/stdout" &&
+   grep -q '^limiter: ' "$tmp/stdout"; then
+	ok "the summary names the output and the limiter figures"
+else
+	not_ok "the summary names the output and the limiter figures"
+fi
+
+diff_db=$(compare_dbfs "$dry" "$wet")
+if [ -n "$diff_db" ] && [ "$diff_db" != "-inf" ] &&
+   awk -v d="$diff_db" 'BEGIN { exit !(d > -40) }'; then
+	ok "the processed file differs from the dry one (max difference $diff_db dBFS)"
+else
+	not_ok "the processed file differs from the dry one" "max_diff_dbfs=$diff_db"
+fi
+
+run "$dry" "$tmp/bypass.wav" --eq "$demo_eq" --set bypass=true --quiet
+diff_db=$(compare_dbfs "$dry" "$tmp/bypass.wav")
+if [ "$rc" -eq 0 ] && [ "$diff_db" = "-inf" ] && [ ! -s "$tmp/stdout" ]; then
+	ok "--set bypass=true gives the input back unchanged, and --quiet prints nothing"
+else
+	not_ok "--set bypass=true gives the input back unchanged, and --quiet prints nothing" \
+		"exit $rc; max_diff_dbfs=$diff_db"
+fi
+
+run "$dry" "$tmp/loud.wav" --set eq.preamp=20 --quiet
+peak=$(info "$tmp/loud.wav" peak_dbfs)
+# A float's worth of slack on the ceiling's -0.1 dB.
+if [ "$rc" -eq 0 ] && awk -v p="$peak" 'BEGIN { exit !(p <= -0.0999) }'; then
+	ok "with --set eq.preamp=20 the output stays at or below -0.1 dBFS ($peak)"
+else
+	not_ok "with --set eq.preamp=20 the output stays at or below -0.1 dBFS" \
+		"exit $rc; peak_dbfs=$peak"
+fi
+
+run "$dry" "$tmp/late.wav" --set eq.preamp=-12 --eq "$demo_eq" --quiet
+a=$(info "$tmp/late.wav" peak_dbfs)
+run "$dry" "$tmp/early.wav" --eq "$demo_eq" --set eq.preamp=-12 --quiet
+b=$(info "$tmp/early.wav" peak_dbfs)
+c=$(info "$wet" peak_dbfs)
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ]; then
+	ok "--set overrides the --eq file wherever it stands on the command line"
+else
+	not_ok "--set overrides the --eq file wherever it stands on the command line" \
+		"peaks: set first $a, eq first $b, file alone $c"
+fi
+
+run "$dry" "$tmp/pcm16.wav" --format pcm16 --quiet
+if [ "$rc" -eq 0 ] && [ "$(info "$tmp/pcm16.wav" subtype)" = "pcm16" ]; then
+	ok "--format pcm16 writes 16-bit PCM"
+else
+	not_ok "--format pcm16 writes 16-bit PCM" "exit $rc"
+fi
+
+# ---- inputs made with python3 ------------------------------------------
+
+# make_wav PATH CHANNELS: a 0.1 s 16-bit 48 kHz WAV with a quiet ramp.
+make_wav()
+{
+	python3 - "$1" "$2" <<-'EOF'
+	import struct, sys, wave
+	path, channels = sys.argv[1], int(sys.argv[2])
+	frames = b"".join(struct.pack("<h", (i % 200) * 50 - 5000) * channels
+	                  for i in range(4800))
+	w = wave.open(path, "wb")
+	w.setnchannels(channels)
+	w.setsampwidth(2)
+	w.setframerate(48000)
+	w.writeframes(frames)
+	w.close()
+	EOF
+}
+
+if command -v python3 >/dev/null 2>&1 && make_wav "$tmp/mono.wav" 1 &&
+   make_wav "$tmp/three.wav" 3; then
+	run "$tmp/mono.wav" "$tmp/mono-out.wav" --eq "$demo_eq" --quiet
+	got="$(info "$tmp/mono-out.wav" channels) $(info "$tmp/mono-out.wav" frames)"
+	if [ "$rc" -eq 0 ] && [ "$got" = "2 4800" ]; then
+		ok "a mono input is rendered as stereo"
+	else
+		not_ok "a mono input is rendered as stereo" "exit $rc; channels frames: $got"
+	fi
+
+	expect_error "a 3-channel input is refused with a clear message and no output" \
+		"$tmp/three-out.wav" \
+		"grep -qFx 'iemstage-render: $tmp/three.wav: 3 channels; only mono and stereo files are supported'" \
+		"$tmp/three.wav" "$tmp/three-out.wav"
+else
+	skip "a mono input is rendered as stereo" "no python3"
+	skip "a 3-channel input is refused with a clear message and no output" "no python3"
+fi
+
+# ---- errors --------------------------------------------------------------
+
+out=$tmp/error-out.wav
+
+expect_error "a missing input file: exit 1, the reason, no output" "$out" \
+	"grep -qFx 'iemstage-render: $tmp/missing.wav: No such file or directory'" \
+	"$tmp/missing.wav" "$out"
+
+printf 'junk, not audio\n' >"$tmp/junk.wav"
+expect_error "an input libsndfile cannot read: exit 1, no output" "$out" \
+	"grep -q '^iemstage-render: $tmp/junk.wav: .'" \
+	"$tmp/junk.wav" "$out"
+
+printf 'Preamp: -3 dB\nFilter 1: ON PK Fc 100 Hz Gain banana dB Q 1\n' >"$tmp/broken-eq.txt"
+expect_error "a broken EQ file: exit 1, FILE:LINE:COLUMN: message, no output" "$out" \
+	"grep -qE '^$tmp/broken-eq.txt:2:[0-9]+: .'" \
+	"$dry" "$out" --eq "$tmp/broken-eq.txt"
+
+expect_error "an unknown parameter via --set: exit 1, named in the message, no output" "$out" \
+	"grep -qE '^iemstage-render: --set no.such.param=1: .'" \
+	"$dry" "$out" --set no.such.param=1
+
+expect_error "a bad value via --set: exit 1, named in the message, no output" "$out" \
+	"grep -qE '^iemstage-render: --set eq.1.freq=banana: .'" \
+	"$dry" "$out" --set eq.1.freq=banana
+
+expect_error "an output in a missing directory: exit 1, no output" "$tmp/nodir/out.wav" \
+	"grep -q '^iemstage-render: $tmp/nodir/out.wav: .'" \
+	"$dry" "$tmp/nodir/out.wav"
+
+run "$dry" "$out" --set eq.1.freq
+if [ "$rc" -eq 2 ] && no_output "$out"; then
+	ok "--set without NAME=VALUE is a usage error (exit 2)"
+else
+	not_ok "--set without NAME=VALUE is a usage error (exit 2)" "exit $rc"
+fi
+
+run "$dry" "$out" --no-such-option
+if [ "$rc" -eq 2 ] && no_output "$out"; then
+	ok "an unknown option is a usage error (exit 2)"
+else
+	not_ok "an unknown option is a usage error (exit 2)" "exit $rc"
+fi
+
+# ---- listings ------------------------------------------------------------
+
+run --list-params
+if [ "$rc" -eq 0 ] && grep -q '^eq\.N\.freq ' "$tmp/stdout" &&
+   grep -q '^output\.gain ' "$tmp/stdout" && ! grep -q '^eq\.2\.' "$tmp/stdout"; then
+	ok "--list-params lists eq.N.freq and output.gain, bands folded into eq.N.*"
+else
+	not_ok "--list-params lists eq.N.freq and output.gain, bands folded into eq.N.*" "exit $rc"
+fi
+
+run --help
+if [ "$rc" -eq 0 ] && grep -q -- '--demo-piece' "$tmp/stdout" &&
+   grep -q -- '--compare' "$tmp/stdout"; then
+	ok "--help documents the options and the diagnostics"
+else
+	not_ok "--help documents the options and the diagnostics" "exit $rc"
+fi
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
