@@ -15,7 +15,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Everything the project builds, runs and tests with. Keep in sync with the
 # README's "Dependencies" section.
 packages=(
-	gcc pkg-config meson ninja-build
+	gcc pkg-config meson ninja-build python3
 	libsndfile1-dev libfftw3-dev libjson-c-dev libsystemd-dev libmysofa-dev
 	libpipewire-0.3-dev libspa-0.2-dev pipewire pipewire-bin wireplumber dbus
 	valgrind

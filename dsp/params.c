@@ -206,7 +206,7 @@ int iem_params_set(struct iem_params *p, const char *name, const char *value,
 		return -EINVAL;
 	d = lookup(name, &band);
 	if (d == NULL) {
-		set_error(err, err_size, "unknown parameter '%s' (iemstage-render --list-params lists them; bands are eq.1 … eq.%d)",
+		set_error(err, err_size, "unknown parameter '%s' (bands are eq.1 … eq.%d)",
 				name, IEM_MAX_BANDS);
 		return -ENOENT;
 	}

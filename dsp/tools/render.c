@@ -550,7 +550,8 @@ static int apply_sets(const struct options *o, struct iem_params *p)
 		res = iem_params_set(p, name, eq + 1, err, sizeof(err));
 		free(name);
 		if (res < 0) {
-			say_error("--set %s: %s", arg, err[0] ? err : strerror(-res));
+			say_error("--set %s: %s%s", arg, err[0] ? err : strerror(-res),
+					res == -ENOENT ? "; --list-params lists every name" : "");
 			return -1;
 		}
 	}
@@ -604,7 +605,7 @@ static void print_settings(const struct iem_params *p, const struct iem_headroom
 		printf("output gain: %+.1f dB\n", p->output_gain);
 	printf("headroom: EQ peak %+.1f dB at %.0f Hz, total peak %+.1f dB%s\n",
 			h->eq_peak, h->eq_peak_freq, h->total_peak,
-			h->total_peak > 0.0 ? " (the limiter catches the excess)" : "");
+			h->total_peak > 0.0 ? " (loud passages may reach the limiter)" : "");
 	if (p->bypass)
 		printf("bypass:   on (the output is the input)\n");
 }
