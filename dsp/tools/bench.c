@@ -21,19 +21,8 @@
 
 #include "config.h"
 #include "iem-dsp.h"
+#include "example-eq.h"
 
-static const struct iem_band eq10[10] = {
-	{ IEM_FILTER_LOWSHELF, 105, 0.70, 6.5, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 22, 1.2, -4.0, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 48, 2.5, 3.2, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 180, 0.9, -2.1, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 650, 1.5, 1.4, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 1900, 2.0, -3.3, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 3200, 3.0, 2.6, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 5400, 4.0, -5.0, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 8100, 2.0, 3.0, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_HIGHSHELF, 10000, 0.70, -2.0, IEM_CHANNELS_BOTH },
-};
 
 /* The peer's biquad: float coefficients and state, direct form I. */
 struct peer_bq {
@@ -148,7 +137,7 @@ static int bench_eq(uint32_t rate, int runs, double seconds)
 	}
 
 	iem_params_init(&p);
-	memcpy(p.band, eq10, sizeof(eq10));
+	memcpy(p.band, iem_example_eq10, sizeof(iem_example_eq10));
 	struct iem_chain *c = iem_chain_new(rate);
 	if (c == NULL || iem_chain_apply(c, &p, NULL) < 0) {
 		fprintf(stderr, "iemstage-bench: cannot make the chain: %s\n", strerror(errno));
@@ -157,7 +146,8 @@ static int bench_eq(uint32_t rate, int runs, double seconds)
 	iem_chain_reset(c);
 	for (int k = 0; k < 10; k++) {
 		struct iem_biquad bq;
-		iem_biquad_design(&bq, eq10[k].type, rate, eq10[k].freq, eq10[k].q, eq10[k].gain);
+		const struct iem_band *b = &iem_example_eq10[k];
+		iem_biquad_design(&bq, b->type, rate, b->freq, b->q, b->gain);
 		for (int ch = 0; ch < 2; ch++)
 			peer[ch][k] = (struct peer_bq) { (float)bq.b0, (float)bq.b1, (float)bq.b2,
 				(float)bq.a1, (float)bq.a2, 0, 0, 0, 0 };

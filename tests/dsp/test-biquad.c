@@ -10,6 +10,7 @@
 
 #include "iem-test.h"
 #include "iem-test-dsp.h"
+#include "example-eq.h"
 
 /* Reference vectors at 48 kHz, computed in double from the cookbook. */
 static void test_vectors(void)
@@ -170,19 +171,6 @@ struct f32_bq {
 	float x1, x2, y1, y2;
 };
 
-/* A typical AutoEq-style correction: a bass shelf and low, narrow bands. */
-static const struct iem_band eq10[10] = {
-	{ IEM_FILTER_LOWSHELF, 105, 0.70, 6.5, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 22, 1.2, -4.0, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 48, 2.5, 3.2, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 180, 0.9, -2.1, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 650, 1.5, 1.4, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 1900, 2.0, -3.3, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 3200, 3.0, 2.6, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 5400, 4.0, -5.0, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_PEAKING, 8100, 2.0, 3.0, IEM_CHANNELS_BOTH },
-	{ IEM_FILTER_HIGHSHELF, 10000, 0.70, -2.0, IEM_CHANNELS_BOTH },
-};
 
 static void test_cascade(void)
 {
@@ -202,7 +190,7 @@ static void test_cascade(void)
 
 		iem_params_init(&p);
 		p.preamp_auto = false;
-		memcpy(p.band, eq10, sizeof(eq10));
+		memcpy(p.band, iem_example_eq10, sizeof(iem_example_eq10));
 		iem_chain_apply(c, &p, NULL);
 
 		/* impulse */
@@ -222,7 +210,7 @@ static void test_cascade(void)
 		for (int pass = 0; pass < 2; pass++) {
 			double err_max = 0.0, ref_max = 0.0, e2 = 0.0, r2 = 0.0, pe2 = 0.0;
 			for (int k = 0; k < 10; k++) {
-				ref_design(&ref[k], &eq10[k], rate);
+				ref_design(&ref[k], &iem_example_eq10[k], rate);
 				peer[k] = (struct f32_bq) { (float)ref[k].b0, (float)ref[k].b1, (float)ref[k].b2,
 					(float)ref[k].a1, (float)ref[k].a2, 0, 0, 0, 0 };
 			}
