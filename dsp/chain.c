@@ -447,7 +447,9 @@ void iem_chain_process(struct iem_chain *c, const float *const in[2], float *con
 		}
 	}
 
-	bool bad = iem_eq_check_state(c->bank[0]) | iem_eq_check_state(c->bank[1]);
+	/* both banks, always: each check also flushes tiny state */
+	bool bad = iem_eq_check_state(c->bank[0]);
+	bad = iem_eq_check_state(c->bank[1]) || bad;
 	if (bad)
 		__atomic_store_n(&c->state_resets, c->state_resets + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->frames, c->frames + n, __ATOMIC_RELAXED);
