@@ -208,6 +208,51 @@ IEM_EXPORT void iem_limiter_process(struct iem_limiter *l, float *left, float *r
 IEM_EXPORT void iem_limiter_get_counts(const struct iem_limiter *l,
 		uint64_t *events, uint64_t *samples);
 
+/* ---- partitioned convolution ------------------------------------------- */
+
+#define IEM_CONV_MAX_TAPS	(1u << 20)
+#define IEM_CONV_MAX_INPUTS	8
+#define IEM_CONV_MAX_OUTPUTS	2
+#define IEM_CONV_MAX_LEVELS	4
+
+/* Impulse responses for every input -> output path of an N x M convolver:
+ * taps[o * n_inputs + i] is the path from input i to output o, `length`
+ * floats each (shorter responses are zero-padded by the caller). For true
+ * stereo, inputs are (L, R) speakers and outputs (L, R) ears:
+ * taps = { LL, RL, LR, RR } — i.e. { L->L, R->L, L->R, R->R }. */
+struct iem_ir {
+	uint32_t n_inputs, n_outputs;
+	uint32_t length;
+	const float *const *taps;
+};
+
+/* How the response is cut up (for figures and tests). */
+struct iem_conv_info {
+	uint32_t n_levels;
+	uint32_t block[IEM_CONV_MAX_LEVELS];		/* block size of each level */
+	uint32_t offset[IEM_CONV_MAX_LEVELS];		/* first tap it covers */
+	uint32_t partitions[IEM_CONV_MAX_LEVELS];
+	double flops_per_sample;			/* cost model: 2.5 N log2 N per FFT, 8 per complex MAC */
+};
+
+struct iem_conv;
+
+/* RT-safe: no. Plans FFTs (FFTW, thread-safe planner, wisdom cached under
+ * $XDG_CACHE_HOME/iemstage/), copies and transforms the responses. NULL and
+ * errno: EINVAL (no paths, zero length), E2BIG (more than IEM_CONV_MAX_TAPS
+ * taps or too many channels), ENOMEM. */
+IEM_EXPORT struct iem_conv *iem_conv_new(const struct iem_ir *ir);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_conv *iem_conv_free(struct iem_conv *conv);
+/* RT-safe: yes. Clears all history. */
+IEM_EXPORT void iem_conv_reset(struct iem_conv *conv);
+/* RT-safe: yes. Zero latency: out[o][k] depends on in[*][j <= k] only. Any
+ * n, changing from call to call; in and out may be the same buffers. */
+IEM_EXPORT void iem_conv_process(struct iem_conv *conv, const float *const *in,
+		float *const *out, uint32_t n);
+/* RT-safe: yes. */
+IEM_EXPORT void iem_conv_get_info(const struct iem_conv *conv, struct iem_conv_info *info);
+
 /* ---- the chain ------------------------------------------------------- */
 
 /*

@@ -3,13 +3,22 @@
  * iemstage-bench: figures, never verdicts.
  *
  *   iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]
+ *   iemstage-bench conv [--seconds S] [--rate R] [--quick]
  *
- * Times the chain with a 10-band correction EQ at block sizes 64, 256 and
- * 1024 and, in the same run on the same input, the structure PipeWire
+ * eq: times the chain with a 10-band correction EQ at block sizes 64, 256
+ * and 1024 and, in the same run on the same input, the structure PipeWire
  * 0.3.65's filter-chain uses for its bq_* plugins (scalar float32 direct
  * form I, one pass per biquad per block, 20 biquads for stereo). Prints the
  * median of the runs as ns per stereo frame, real-time factor and % of one
  * core, and the ratio between the two.
+ *
+ * conv: times the 2x2 true-stereo convolver with BRIR-like responses of
+ * 0.25, 1 and 4 s at call sizes 32 … 2048, every call timed on its own:
+ * a real-time thread misses its deadline on the slowest call, not on the
+ * average one, so mean, p99 and max are printed side by side, with the
+ * partition layout the convolver chose and its modelled cost. The peer's
+ * figures are quoted from the docs, not measured here: its convolver runs
+ * inside a PipeWire graph this program does not have.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -184,14 +193,252 @@ static int bench_eq(uint32_t rate, int runs, double seconds)
 	return 0;
 }
 
+/* ---- conv ---------------------------------------------------------------- */
+
+/* The peer's figures, quoted (they need a running PipeWire graph to
+ * measure, which this program does not have). */
+#define PEER_CONV_QUOTE \
+	"PipeWire 0.3.65 filter-chain, 1 s BRIR, 4 convolvers, measured on this machine kind: " \
+	"4.9 / 2.9 / 2.3 % of a core at quantum 64 / 256 / 1024 " \
+	"(3.3 / 2.3 / 2.0 % net of its stream overhead), p99 650-750 µs"
+
+struct conv_cell {
+	uint32_t n;
+	double mean_us, p99_us, max_us, core;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t noise_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+/* Uniform in [-1, 1). */
+static float noise_float(uint64_t *s)
+{
+	return (float)((double)(noise_next(s) >> 11) / 4503599627370496.0 - 1.0);
+}
+
+/* A plausible BRIR: a short flight-time gap, then noise decaying to -60 dB
+ * at the end (the response's length is its T60), the cross paths 6 dB down
+ * and later. The cost does not depend on the content, but a real-looking
+ * response keeps the output in the range real use sees (no denormals, no
+ * runaway sums). */
+static void make_brir(float *taps, uint32_t len, uint32_t rate, uint32_t path)
+{
+	uint64_t seed = 0x1e57a9e5eedull + 0x9e3779b97f4a7c15ull * (path + 1);
+	bool cross = path == 1 || path == 2;
+	uint32_t gap = rate / 1000 * (cross ? 3 : 1);
+	double k = log(1000.0) / len, a = cross ? 0.5 : 1.0;
+
+	for (uint32_t i = 0; i < len; i++)
+		taps[i] = i < gap ? 0.0f : (float)(a * 0.1 * exp(-k * i)) * noise_float(&seed);
+}
+
+static void format_layout(const struct iem_conv_info *info, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (uint32_t l = 0; l < info->n_levels && l < IEM_CONV_MAX_LEVELS && len < size; l++) {
+		int r = snprintf(buf + len, size - len, "%s%ux%u", l ? " + " : "",
+				info->block[l], info->partitions[l]);
+		if (r > 0 && info->offset[l] != 0 && len + (size_t)r < size)
+			r += snprintf(buf + len + r, size - len - r, "@%u", info->offset[l]);
+		if (r < 0)
+			break;
+		len += (size_t)r;
+	}
+}
+
+/* Times `calls` calls of n frames, each on its own, into ns[]. */
+static void conv_run(struct iem_conv *conv, const struct input *in, uint32_t n,
+		uint32_t calls, uint64_t *ns)
+{
+	uint32_t pos = 0;
+	struct timespec t0, t1;
+
+	for (uint32_t k = 0; k < calls; k++) {
+		if (pos + n > in->len)
+			pos = 0;
+		const float *src[2] = { in->l + pos, in->r + pos };
+		float *dst[2] = { in->ol, in->or };
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		iem_conv_process(conv, src, dst, n);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (ns)
+			ns[k] = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll +
+					(t1.tv_nsec - t0.tv_nsec));
+		pos += n;
+	}
+}
+
+static int bench_conv(uint32_t rate, double seconds, bool quick)
+{
+	static const double all_irs[] = { 0.25, 1.0, 4.0 }, quick_irs[] = { 0.25 };
+	static const uint32_t all_sizes[] = { 32, 64, 128, 256, 512, 1024, 2048 };
+	static const uint32_t quick_sizes[] = { 64, 1024 };
+	const double *irs = quick ? quick_irs : all_irs;
+	const uint32_t *sizes = quick ? quick_sizes : all_sizes;
+	const size_t n_irs = quick ? 1 : 3, n_sizes = quick ? 2 : 7;
+	const uint32_t max_block = 2048;
+	struct input in = { .len = rate * 2 };
+	struct conv_cell cells[3][7];
+	uint64_t seed = 0xc0417, max_calls = 0, *ns;
+	float *taps[4] = { NULL };
+	int res = 1;
+
+	for (size_t s = 0; s < n_sizes; s++) {
+		uint64_t c = (uint64_t)ceil(seconds * rate / sizes[s]);
+		if (c > max_calls)
+			max_calls = c;
+	}
+	if (max_calls > UINT32_MAX) {
+		fprintf(stderr, "iemstage-bench: --seconds too long for --rate\n");
+		return 2;
+	}
+	/* every call's time is kept: sized once, before any timing */
+	ns = calloc(max_calls, sizeof(uint64_t));
+	in.l = calloc(in.len, sizeof(float));
+	in.r = calloc(in.len, sizeof(float));
+	in.ol = calloc(max_block, sizeof(float));
+	in.or = calloc(max_block, sizeof(float));
+	for (int p = 0; p < 4; p++)
+		taps[p] = calloc((size_t)(all_irs[2] * rate), sizeof(float));
+	if (!ns || !in.l || !in.r || !in.ol || !in.or || !taps[0] || !taps[1] || !taps[2] || !taps[3]) {
+		fprintf(stderr, "iemstage-bench: out of memory\n");
+		goto done;
+	}
+	/* programme-like: not full scale, the channels correlated in part */
+	for (uint32_t i = 0; i < in.len; i++) {
+		float c = noise_float(&seed);
+		in.l[i] = 0.15f * c + 0.1f * noise_float(&seed);
+		in.r[i] = 0.15f * c + 0.1f * noise_float(&seed);
+	}
+
+	printf("iemstage-bench conv: 2x2 true-stereo convolver (4 paths), %u Hz, %.1f s of audio per cell,\n"
+			"  every call timed after a 0.5 s warm-up; %% core = mean call time / call period\n",
+			rate, seconds);
+	/* one more byte for each µ: printf pads bytes, not characters */
+	printf("%6s %5s %10s %10s %10s %8s %10s %9s   %s\n", "IR s", "call", "mean µs", "p99 µs",
+			"max µs", "% core", "x realtime", "flop/smp", "partitions (block x count @ first tap)");
+
+	for (size_t r = 0; r < n_irs; r++) {
+		uint32_t len = (uint32_t)(irs[r] * rate);
+		const float *paths[4] = { taps[0], taps[1], taps[2], taps[3] };
+		struct iem_ir ir = { .n_inputs = 2, .n_outputs = 2, .length = len, .taps = paths };
+		struct iem_conv *conv;
+		struct timespec t0, t1;
+
+		if (len > IEM_CONV_MAX_TAPS) {
+			printf("%6.2f  (skipped: %u taps is over the convolver's %u)\n", irs[r], len,
+					IEM_CONV_MAX_TAPS);
+			for (size_t s = 0; s < n_sizes; s++)
+				cells[r][s].n = 0;
+			continue;
+		}
+		for (uint32_t p = 0; p < 4; p++)
+			make_brir(taps[p], len, rate, p);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		conv = iem_conv_new(&ir);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (conv == NULL) {
+			fprintf(stderr, "iemstage-bench: cannot make a %u-tap convolver: %s\n",
+					len, strerror(errno));
+			goto done;
+		}
+		double made_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+
+		for (size_t s = 0; s < n_sizes; s++) {
+			const uint32_t n = sizes[s];
+			const uint32_t calls = (uint32_t)ceil(seconds * rate / n);
+			const double period_ns = 1e9 * n / rate;
+			struct iem_conv_info info;
+			char layout[160];
+			double sum = 0.0;
+
+			iem_conv_reset(conv);
+			/* the first calls fault pages in and warm the caches; and
+			 * the longest partitions first run after many calls */
+			conv_run(conv, &in, n, (uint32_t)ceil(0.5 * rate / n), NULL);
+			conv_run(conv, &in, n, calls, ns);
+
+			for (uint32_t k = 0; k < calls; k++)
+				sum += (double)ns[k];
+			qsort(ns, calls, sizeof(uint64_t), cmp_u64);
+			struct conv_cell *c = &cells[r][s];
+			c->n = n;
+			c->mean_us = sum / calls / 1e3;
+			c->p99_us = ns[(uint32_t)ceil(0.99 * calls) - 1] / 1e3;
+			c->max_us = ns[calls - 1] / 1e3;
+			c->core = 100.0 * sum / calls / period_ns;
+
+			iem_conv_get_info(conv, &info);
+			format_layout(&info, layout, sizeof(layout));
+			printf("%6.2f %5u %9.2f %9.2f %9.2f %8.3f %10.0f %9.0f   %s\n", irs[r], n,
+					c->mean_us, c->p99_us, c->max_us, c->core,
+					period_ns / (sum / calls), info.flops_per_sample, layout);
+			fflush(stdout);
+		}
+		printf("%6s  (made in %.0f ms: FFT plans and transformed responses)\n", "", made_ms);
+		iem_conv_free(conv);
+	}
+
+	/* the sizes a PipeWire quantum usually has, in the peer's format */
+	printf("\n");
+	for (size_t r = 0; r < n_irs; r++) {
+		char cores[96] = "", quanta[96] = "";
+		double p99_lo = INFINITY, p99_hi = 0.0;
+		size_t cl = 0, ql = 0;
+
+		for (size_t s = 0; s < n_sizes; s++) {
+			const struct conv_cell *c = &cells[r][s];
+			if (c->n != 64 && c->n != 256 && c->n != 1024)
+				continue;
+			cl += (size_t)snprintf(cores + cl, sizeof(cores) - cl, "%s%.1f", cl ? " / " : "", c->core);
+			ql += (size_t)snprintf(quanta + ql, sizeof(quanta) - ql, "%s%u", ql ? " / " : "", c->n);
+			p99_lo = fmin(p99_lo, c->p99_us);
+			p99_hi = fmax(p99_hi, c->p99_us);
+		}
+		if (cl == 0)
+			continue;
+		printf("ours: %.2f s BRIR, 4 paths: %s %% of a core at call size %s, p99 %.0f-%.0f µs\n",
+				irs[r], cores, quanta, p99_lo, p99_hi);
+	}
+	printf("peer (quoted from the docs, not measured in this run): %s\n", PEER_CONV_QUOTE);
+	res = 0;
+done:
+	for (int p = 0; p < 4; p++)
+		free(taps[p]);
+	free(ns);
+	free(in.l);
+	free(in.r);
+	free(in.ol);
+	free(in.or);
+	return res;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]\n"
+		"       iemstage-bench conv [--seconds S] [--rate R] [--quick]\n"
 		"Prints figures; never fails on time.\n"
-		"  --runs N      timed runs per block size (default 9; median printed)\n"
-		"  --seconds S   audio per run (default 10)\n"
+		"  eq            10-band EQ chain next to the peer's biquads, blocks 64/256/1024\n"
+		"  conv          2x2 convolver, 0.25/1/4 s responses, calls of 32 … 2048 frames:\n"
+		"                mean, p99 and max per call\n"
+		"  --runs N      eq: timed runs per block size (default 9; median printed)\n"
+		"  --seconds S   audio per run (eq) or per IR and call size (conv) (default 10)\n"
 		"  --rate R      sample rate (default 48000)\n"
-		"  --quick       1 run of 0.5 s: checks that it runs\n");
+		"  --quick       eq: 1 run of 0.5 s; conv: the 0.25 s IR at calls of 64 and\n"
+		"                1024, 0.5 s each: checks that it runs\n");
 }
 
 int main(int argc, char *argv[])
@@ -206,6 +453,7 @@ int main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	int runs = 9, o;
+	bool quick = false;
 	double seconds = 10.0;
 	unsigned long rate = 48000;
 	char *end;
@@ -236,6 +484,7 @@ int main(int argc, char *argv[])
 		case 'q':
 			runs = 1;
 			seconds = 0.5;
+			quick = true;
 			break;
 		case 'V':
 			printf("iemstage-bench %s\n", IEM_VERSION);
@@ -248,9 +497,14 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (optind >= argc || strcmp(argv[optind], "eq") != 0) {
+	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	return bench_eq((uint32_t)rate, runs, seconds);
+	if (strcmp(argv[optind], "eq") == 0)
+		return bench_eq((uint32_t)rate, runs, seconds);
+	if (strcmp(argv[optind], "conv") == 0)
+		return bench_conv((uint32_t)rate, seconds, quick);
+	usage(stderr);
+	return 2;
 }
