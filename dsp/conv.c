@@ -58,8 +58,19 @@ struct iem_conv {
 	double flops;
 };
 
+/* Where the CPU has AVX2 and FMA (x86-64-v3), GCC builds a second copy of
+ * the multiply-accumulate and picks one when the library loads. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define IEM_HOT __attribute__((target_clones("default", "arch=x86-64-v3"), optimize("tree-vectorize")))
+#endif
+#endif
+#ifndef IEM_HOT
+#define IEM_HOT
+#endif
+
 /* acc += x * h over bins complex values, interleaved (re, im). */
-static void cmac(float *restrict acc, const float *restrict x, const float *restrict h, uint32_t bins)
+IEM_HOT static void cmac(float *restrict acc, const float *restrict x, const float *restrict h, uint32_t bins)
 {
 	for (uint32_t k = 0; k < 2 * bins; k += 2) {
 		float xr = x[k], xi = x[k + 1], hr = h[k], hi = h[k + 1];
