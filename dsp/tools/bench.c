@@ -17,7 +17,8 @@
  * a real-time thread misses its deadline on the slowest call, not on the
  * average one, so mean, p99 and max are printed side by side, with the
  * partition layout the convolver chose and its modelled cost. The peer's
- * figures are quoted from the docs, not measured here: its convolver runs
+ * figures are quoted from the team's reference measurement (PipeWire 0.3.65 on
+ * this machine kind), not measured here: its convolver runs
  * inside a PipeWire graph this program does not have.
  */
 #include <errno.h>
@@ -324,7 +325,7 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 		in.r[i] = 0.15f * c + 0.1f * noise_float(&seed);
 	}
 
-	printf("iemstage-bench conv: 2x2 true-stereo convolver (4 paths), %u Hz, %.1f s of audio per cell,\n"
+	printf("iemstage-bench conv: 2x2 true-stereo convolver (4 paths), %u Hz, %g s of audio per cell,\n"
 			"  every call timed after a 0.5 s warm-up; %% core = mean call time / call period\n",
 			rate, seconds);
 	/* one more byte for each µ: printf pads bytes, not characters */
@@ -413,7 +414,7 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 		printf("ours: %.2f s BRIR, 4 paths: %s %% of a core at call size %s, p99 %.0f-%.0f µs\n",
 				irs[r], cores, quanta, p99_lo, p99_hi);
 	}
-	printf("peer (quoted from the docs, not measured in this run): %s\n", PEER_CONV_QUOTE);
+	printf("peer (quoted from the project's reference measurement, not measured in this run): %s\n", PEER_CONV_QUOTE);
 	res = 0;
 done:
 	for (int p = 0; p < 4; p++)

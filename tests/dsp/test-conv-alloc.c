@@ -155,12 +155,15 @@ struct buffers {
 	float *src[2];		/* pristine input, for the in-place calls */
 };
 
-static struct iem_conv *make_conv(uint32_t n_inputs, uint32_t n_outputs, uint32_t length)
+/* allocs, when not NULL, gets the allocations iem_conv_new itself made. */
+static struct iem_conv *make_conv(uint32_t n_inputs, uint32_t n_outputs, uint32_t length,
+		unsigned long *allocs)
 {
 	uint32_t n_paths = n_inputs * n_outputs;
 	float *taps[IEM_CONV_MAX_INPUTS * IEM_CONV_MAX_OUTPUTS];
 	uint64_t seed = 0x1e5 + length;
 	double k = log(1000.0) / length;
+	unsigned long frees;
 	struct iem_conv *conv;
 
 	for (uint32_t p = 0; p < n_paths; p++) {
@@ -172,7 +175,11 @@ static struct iem_conv *make_conv(uint32_t n_inputs, uint32_t n_outputs, uint32_
 		.n_inputs = n_inputs, .n_outputs = n_outputs, .length = length,
 		.taps = (const float *const *)taps,
 	};
+	if (allocs)
+		count_start();
 	conv = iem_conv_new(&ir);
+	if (allocs)
+		count_stop(allocs, &frees);
 	for (uint32_t p = 0; p < n_paths; p++)
 		free(taps[p]);
 	return conv;
@@ -220,25 +227,24 @@ int main(void)
 	uint64_t seed = 7;
 	uint32_t resets;
 
-	make_sizes();
-	for (int i = 0; i < 2; i++) {
-		b.src[i] = test_alloc(MAX_FRAMES, sizeof(float));
-		b.in[i] = test_alloc(MAX_FRAMES, sizeof(float));
-		b.out[i] = test_alloc(MAX_FRAMES, sizeof(float));
-		for (uint32_t k = 0; k < MAX_FRAMES; k++)
-			b.src[i][k] = b.in[i][k] = (float)(0.1 * test_noise(&seed));
-	}
-
 	/* the interposer sees the program, libc and the library's own
 	 * dependencies: otherwise a zero below would prove nothing */
 	{
 		void *volatile p;
 		char *(*volatile dup)(const char *) = strdup;
+		const char *preload = getenv("LD_PRELOAD");
 
 		count_start();
 		p = malloc(24);
 		free(p);
 		count_stop(&allocs, &frees);
+		/* valgrind (and a preloaded jemalloc, tcmalloc, …) replaces
+		 * malloc wherever it is defined, this program included */
+		if ((allocs != 1 || frees != 1) && preload != NULL && *preload != '\0') {
+			printf("1..0 # SKIP malloc interposer is bypassed: LD_PRELOAD replaces the allocator (%s)\n",
+					preload);
+			return 0;
+		}
 		check(allocs == 1 && frees == 1,
 				"interposer: a malloc and a free while counting are counted (%lu, %lu)",
 				allocs, frees);
@@ -251,9 +257,7 @@ int main(void)
 				"interposer: libc's strdup is counted too (%lu allocations, %lu frees)",
 				allocs, frees);
 
-		count_start();
-		small = make_conv(1, 1, 1000);
-		count_stop(&allocs, &frees);
+		small = make_conv(1, 1, 1000, &allocs);
 		check(small != NULL && allocs > 0,
 				"interposer: iem_conv_new allocates, and is seen to (%lu allocations)", allocs);
 		count_start();
@@ -262,9 +266,18 @@ int main(void)
 		check(frees > 0, "interposer: iem_conv_free is seen to free (%lu frees)", frees);
 	}
 
+	make_sizes();
+	for (int i = 0; i < 2; i++) {
+		b.src[i] = test_alloc(MAX_FRAMES, sizeof(float));
+		b.in[i] = test_alloc(MAX_FRAMES, sizeof(float));
+		b.out[i] = test_alloc(MAX_FRAMES, sizeof(float));
+		for (uint32_t k = 0; k < MAX_FRAMES; k++)
+			b.src[i][k] = b.in[i][k] = (float)(0.1 * test_noise(&seed));
+	}
+
 	/* made outside the counted window: only processing must not allocate */
-	conv22 = make_conv(2, 2, RATE);
-	conv11 = make_conv(1, 1, 200000);
+	conv22 = make_conv(2, 2, RATE, NULL);
+	conv11 = make_conv(1, 1, 200000, NULL);
 	chain = iem_chain_new(RATE);
 	if (conv22 == NULL || conv11 == NULL || chain == NULL) {
 		printf("Bail out! cannot make the convolvers or the chain: %s\n", strerror(errno));
