@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "iem-dsp.h"
+#include "iem-test-params.h"
 #include "iem-test.h"
 
 #define DEF_FREQ	1000.0
@@ -21,23 +22,6 @@
 
 /* Parameters that differ from the defaults everywhere, to see what the
  * parser touches. */
-static void prepare(struct iem_params *p)
-{
-	int i;
-
-	memset(p, 0, sizeof(*p));
-	p->bypass = true;
-	p->preamp_auto = false;
-	p->preamp = -7.5;
-	p->output_gain = -3.25;
-	for (i = 0; i < IEM_MAX_BANDS; i++) {
-		p->band[i].type = IEM_FILTER_NOTCH;
-		p->band[i].freq = 123.0 + i;
-		p->band[i].q = 3.5;
-		p->band[i].gain = -9.0;
-		p->band[i].channels = IEM_CHANNELS_RIGHT;
-	}
-}
 
 /* The text in a heap buffer of exactly its length: no terminating NUL. */
 static int parse_n(const char *text, size_t len, struct iem_params *p,
@@ -64,7 +48,7 @@ static bool parse_ok(const char *what, const char *text, struct iem_params *p)
 	struct iem_parse_error err;
 	int res;
 
-	prepare(p);
+	test_params_nondefault(p);
 	res = parse(text, p, &err);
 	return check(res == 0, "%s: parses (%d, %u:%u: %s)", what, res,
 			err.line, err.column, err.message);
@@ -376,7 +360,7 @@ static void test_long_numbers(void)
 	memset(text + o, '0', zeros);
 	o += zeros;
 	o += (size_t)sprintf(text + o, "1e%zu Hz", zeros + 2);
-	prepare(&p);
+	test_params_nondefault(&p);
 	check(parse_n(text, o, &p, &err) == 0 && p.band[0].freq == 10.0,
 			"Fc 0.(200000 zeros)1e200002 is 10 Hz (%g; %s)", p.band[0].freq, err.message);
 
@@ -384,7 +368,7 @@ static void test_long_numbers(void)
 	memset(text + o, '0', zeros);
 	o += zeros;
 	o += (size_t)sprintf(text + o, "e-%zu", zeros - 1);
-	prepare(&p);
+	test_params_nondefault(&p);
 	check(parse_n(text, o, &p, &err) == 0 && p.band[0].freq == 20.0,
 			"Fc 2(200000 zeros)e-199999 is 20 Hz (%g; %s)", p.band[0].freq, err.message);
 	free(text);
@@ -439,7 +423,7 @@ static void test_limits(void)
 		rest_off("empty", &p, 0);
 		kept("empty", &p);
 	}
-	prepare(&p);
+	test_params_nondefault(&p);
 	check(iem_apo_parse(NULL, 0, &p, NULL) == 0, "NULL text of length 0 is empty");
 	check(iem_apo_parse("x", 1, NULL, NULL) == -EINVAL, "NULL params: -EINVAL");
 	check(iem_apo_parse(NULL, 1, &p, NULL) == -EINVAL, "NULL text of length 1: -EINVAL");
@@ -469,7 +453,7 @@ static void test_long_lines(void)
 	o += 1000000;
 	memcpy(text + o, "ON PK Fc 100 Gain 1 Q 1 junk", 28);
 	o += 28;
-	prepare(&p);
+	test_params_nondefault(&p);
 	check(parse_n(text, o, &p, &err) == -EINVAL, "long lines: refused");
 	snprintf(want, sizeof(want), "2:%u: unexpected 'junk'", 7 + 1000000 + 24 + 1);
 	{
@@ -636,7 +620,7 @@ static void test_bad(void)
 		char got[512];
 		int res;
 
-		prepare(&ref);
+		test_params_nondefault(&ref);
 		p = ref;
 		memset(&err, 0x55, sizeof(err));
 		res = parse_n(bad[i].text, len, &p, &err);
@@ -661,7 +645,7 @@ static void test_too_many(void)
 		o += (size_t)snprintf(text + o, sizeof(text) - o,
 				"  Filter %d: %s PK Fc %d Hz Gain 1 dB Q 1\n",
 				i + 1, i == 3 || i == 5 ? "OFF" : "ON", 100 + i);
-	prepare(&ref);
+	test_params_nondefault(&ref);
 	p = ref;
 	check(parse(text, &p, &err) == -EINVAL, "33 filters: refused");
 	snprintf(got, sizeof(got), "%u:%u: %s", err.line, err.column, err.message);

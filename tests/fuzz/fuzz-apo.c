@@ -11,28 +11,12 @@
 #include <string.h>
 
 #include "iem-dsp.h"
+#include "iem-test-params.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define require(cond) do { if (!(cond)) abort(); } while (0)
 
-static void prepare(struct iem_params *p)
-{
-	int i;
-
-	memset(p, 0, sizeof(*p));
-	p->bypass = true;
-	p->preamp_auto = false;
-	p->preamp = -7.5;
-	p->output_gain = -3.25;
-	for (i = 0; i < IEM_MAX_BANDS; i++) {
-		p->band[i].type = IEM_FILTER_NOTCH;
-		p->band[i].freq = 123.0 + i;
-		p->band[i].q = 3.5;
-		p->band[i].gain = -9.0;
-		p->band[i].channels = IEM_CHANNELS_RIGHT;
-	}
-}
 
 static bool has_gain(enum iem_filter_type t)
 {
@@ -98,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct iem_parse_error err;
 	int res;
 
-	prepare(&ref);
+	test_params_nondefault(&ref);
 	p = ref;
 	res = iem_apo_parse((const char *)data, size, &p, &err);
 	if (res == 0) {
