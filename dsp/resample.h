@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal: offline resampling of impulse responses (HRIRs, BRIRs) to the
+ * session rate. Not for the real-time path.
+ */
+#ifndef IEM_RESAMPLE_H
+#define IEM_RESAMPLE_H
+
+#include <stdint.h>
+
+/* RT-safe: no. Resamples n frames of one channel from rate `from` to rate
+ * `to` (both in [IEM_MIN_RATE, IEM_MAX_RATE]) with a windowed-sinc
+ * (Kaiser) filter whose passband ends below the lower Nyquist frequency.
+ * Returns a malloc()ed buffer of *out_n frames (the length scaled by
+ * to / from, rounded up) — the caller frees it — or NULL with errno set
+ * (EINVAL, E2BIG, ENOMEM). from == to returns a copy. The group delay is
+ * compensated: an impulse at frame k lands at frame k * to / from. */
+float *iem_resample(const float *in, uint32_t n, uint32_t from, uint32_t to, uint32_t *out_n);
+
+#endif
