@@ -19,11 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <xmmintrin.h>
-#endif
-
 #include "eq.h"
+#include "fpenv.h"
 
 #define NEW_BIT 4u
 
@@ -124,35 +121,6 @@ static bool ramp_cell_end(struct ramp *r, uint32_t cells)
 	r->active = false;
 	r->from = r->to;
 	return true;
-}
-
-/* ---- FTZ/DAZ ----------------------------------------------------------- */
-
-static inline unsigned long fpenv_enter(void)
-{
-#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE__))
-	unsigned int csr = _mm_getcsr();
-	_mm_setcsr(csr | 0x8040);	/* FTZ | DAZ */
-	return csr;
-#elif defined(__aarch64__)
-	unsigned long fpcr;
-	__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
-	__asm__ volatile("msr fpcr, %0" : : "r"(fpcr | (1ul << 24)));	/* FZ */
-	return fpcr;
-#else
-	return 0;
-#endif
-}
-
-static inline void fpenv_leave(unsigned long saved)
-{
-#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE__))
-	_mm_setcsr((unsigned int)saved);
-#elif defined(__aarch64__)
-	__asm__ volatile("msr fpcr, %0" : : "r"(saved));
-#else
-	(void)saved;
-#endif
 }
 
 /* ---- life cycle -------------------------------------------------------- */

@@ -11,50 +11,121 @@
  *   level 1  taps [1024, 8192)   blocks of 512, starting at 2 x 512;
  *   level 2  taps [8192, …)      blocks of 4096, starting at 2 x 4096.
  *
- * A level of block B starting at tap 2B has a whole block of slack between
- * the moment its input block is complete and the moment its first output
- * is due: that is what allows its work to be moved off the spike path.
- * (For now it is done when the block completes.) Every level is
- * overlap-add with a frequency-domain delay line per input: the input
- * spectrum is computed once per input and shared by all outputs, and each
- * output sums its paths in the frequency domain before one inverse
- * transform.
+ * Every level is overlap-add with a frequency-domain delay line (FDL) per
+ * input: the input spectrum is computed once per input and shared by all
+ * outputs, and each output sums its paths in the frequency domain before
+ * one inverse transform.
+ *
+ * Tail levels and the worker. A level of block B starting at tap 2B has a
+ * whole block of slack: when its input block completes at frame c, the
+ * result (for frames [c + B, c + 3B) of its output ring) is first needed
+ * at c + B. The processing thread hands such a "job" to a worker thread
+ * and goes on with level 0 only, so its per-call cost stays flat; at the
+ * deadline it checks the job is done. A job the worker has not started by
+ * then is taken back and run inline; one the worker is running is waited
+ * for (counted as late). A job whose deadline falls inside the current
+ * call (calls of B frames or more) runs inline straight away. Per level at
+ * most one job is in flight, so the hand-off is one atomic state word:
+ * the thread that moves it from PENDING to RUNNING owns the level's job
+ * buffers until it stores IDLE. Jobs are deterministic: the output is the
+ * same whichever thread ran them.
+ *
+ * IR exchange. The FDLs are shared by every kernel (a transformed IR set)
+ * made for the same capacity, so a new kernel has the full input history
+ * from its first block: no build-up. iem_conv_set_ir() transforms the new
+ * set on the control thread and leaves it in `pending`; the processing
+ * thread takes it at a level-0 block boundary, computes both kernels from
+ * then on, and crossfades (equal power) from frame xf_start, chosen late
+ * enough that every output frame from there on has both kernels' full
+ * contribution. Gains are a function of the absolute frame, applied when
+ * a level writes its output, so the sum of the levels is exactly
+ * g_old(t) y_old(t) + g_new(t) y_new(t). After the fade the old kernel is
+ * parked in `retired` and freed off the processing thread.
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
+#include <time.h>
 
 #include "fft.h"
+#include "fpenv.h"
 #include "iem-dsp.h"
 
 #define HEAD_BLOCK	64u
+#define N_BLOCKS	3u
+
+enum { JOB_IDLE, JOB_PENDING, JOB_RUNNING };
+
+/* One transformed IR set. The level-0 state (acc, overlap) belongs to the
+ * kernel so that a crossfade can run two kernels side by side. */
+struct kernel {
+	uint32_t length;
+	uint32_t parts[IEM_CONV_MAX_LEVELS];		/* in use, <= the level's capacity */
+	bool live[IEM_CONV_MAX_OUTPUTS][IEM_CONV_MAX_INPUTS];
+	float *h[IEM_CONV_MAX_LEVELS];			/* [o][i][p] x stride */
+	float *acc[IEM_CONV_MAX_OUTPUTS];		/* level 0: older partitions' sum */
+	float *overlap[IEM_CONV_MAX_OUTPUTS];		/* level 0: second half of the last block */
+	bool head_on;					/* level 0 has run a whole block */
+	double flops;
+};
+
+/* What a tail job needs, copied when it is posted. */
+struct job {
+	struct kernel *k[2];	/* k[1]: the incoming kernel, or NULL */
+	uint64_t t0;		/* absolute frame of the first output frame */
+	uint64_t xf_start;
+	uint32_t at;		/* ring index of t0 */
+	uint32_t slot;		/* input slot */
+};
 
 struct level {
 	uint32_t block;		/* B */
 	uint32_t size;		/* FFT size, 2B */
 	uint32_t stride;	/* floats per spectrum, padded for SIMD alignment */
 	uint32_t offset;	/* first tap */
-	uint32_t parts;		/* P */
+	uint32_t parts;		/* capacity, P */
 	uint32_t fill;		/* frames of the current block so far */
 	uint32_t cur;		/* newest slot of the delay lines */
-	uint32_t ring_len;	/* levels >= 1: output ring */
+	uint32_t wslot;		/* input slot being filled (levels >= 1 have two) */
+	uint32_t ring_len;	/* levels >= 1: output ring, 3B */
 	uint32_t ring_pos;
 	struct iem_fft *fft;
-	float *in[IEM_CONV_MAX_INPUTS];		/* size: block so far, then zeros */
+	float *in[2][IEM_CONV_MAX_INPUTS];	/* size: the block so far, then zeros */
 	float *fdl[IEM_CONV_MAX_INPUTS];	/* parts x stride */
-	float *h;				/* [out][in][part] x stride */
-	float *acc[IEM_CONV_MAX_OUTPUTS];	/* level 0: older partitions' sum */
-	float *overlap[IEM_CONV_MAX_OUTPUTS];	/* level 0: second half of the last block */
 	float *ring[IEM_CONV_MAX_OUTPUTS];	/* levels >= 1 */
+	float *spec, *time;			/* scratch of whoever runs this level */
+	struct job job;
+	_Atomic uint32_t state;
 };
 
 struct iem_conv {
-	uint32_t n_in, n_out, length;
+	uint32_t n_in, n_out, capacity;
 	uint32_t n_levels;
+	uint32_t flags;
+	uint32_t lookahead;	/* frames a level may have written ahead */
 	struct level lv[IEM_CONV_MAX_LEVELS];
-	float *spec;		/* scratch spectrum, largest stride */
-	float *time;		/* scratch time signal, largest size */
+
+	/* processing side */
+	uint64_t now;		/* frames since the last reset */
+	struct kernel *k[2];	/* k[1] while a crossfade runs */
+	uint64_t xf_start;
+	uint32_t xf_len;
+	float *xf_tab;		/* sin(pi/2 u / xf_len), u = 0 … xf_len */
+
+	/* shared */
+	_Atomic(struct kernel *) pending;
+	_Atomic(struct kernel *) retired;
+	_Atomic uint64_t n_async, n_inline, n_late, n_exchanges, worker_ns, last_xf_start;
+	_Atomic bool quit;
+	sem_t wake;
+	pthread_t worker;
+	bool have_worker;
 	double flops;
 };
 
@@ -79,27 +150,51 @@ IEM_HOT static void cmac(float *restrict acc, const float *restrict x, const flo
 	}
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
 static inline float *fdl_slot(const struct level *l, uint32_t i, uint32_t slot)
 {
 	return l->fdl[i] + (size_t)slot * l->stride;
 }
 
-static inline const float *h_slot(const struct iem_conv *c, const struct level *l,
-		uint32_t o, uint32_t i, uint32_t p)
+static inline const float *h_slot(const struct iem_conv *c, const struct kernel *k,
+		uint32_t lvl, uint32_t o, uint32_t i, uint32_t p)
 {
-	return l->h + (((size_t)o * c->n_in + i) * l->parts + p) * l->stride;
+	const struct level *l = &c->lv[lvl];
+	return k->h[lvl] + (((size_t)o * c->n_in + i) * k->parts[lvl] + p) * l->stride;
+}
+
+/* The kernel's gain at absolute frame t: slot 0 fades out, slot 1 in. */
+static inline float xf_gain(const struct iem_conv *c, uint64_t xf_start, uint32_t slot, uint64_t t)
+{
+	uint32_t u;
+
+	if (t < xf_start)
+		u = 0;
+	else if (t - xf_start >= c->xf_len)
+		u = c->xf_len;
+	else
+		u = (uint32_t)(t - xf_start);
+	return c->xf_tab[slot == 0 ? c->xf_len - u : u];
 }
 
 /* The levels for a response of `length` taps. */
 static uint32_t plan_levels(uint32_t length, struct level lv[IEM_CONV_MAX_LEVELS])
 {
-	static const uint32_t blocks[] = { HEAD_BLOCK, 512, 4096 };
+	static const uint32_t blocks[N_BLOCKS] = { HEAD_BLOCK, 512, 4096 };
 	uint32_t n = 0, start = 0;
 
-	for (uint32_t k = 0; k < 3 && start < length; k++) {
+	for (uint32_t k = 0; k < N_BLOCKS && start < length; k++) {
 		/* level k ends where level k + 1 may start: at twice its block */
-		uint32_t end = k + 1 < 3 ? 2 * blocks[k + 1] : length;
-		if (end > length || k + 1 == 3)
+		uint32_t end = k + 1 < N_BLOCKS ? 2 * blocks[k + 1] : length;
+		if (end > length)
 			end = length;
 		lv[n] = (struct level) {
 			.block = blocks[k],
@@ -114,101 +209,314 @@ static uint32_t plan_levels(uint32_t length, struct level lv[IEM_CONV_MAX_LEVELS
 	return n;
 }
 
+/* ---- kernels ------------------------------------------------------------ */
+
+static void kernel_free(struct kernel *k)
+{
+	if (k == NULL)
+		return;
+	for (uint32_t l = 0; l < IEM_CONV_MAX_LEVELS; l++)
+		iem_fft_free_buffer(k->h[l]);
+	for (uint32_t o = 0; o < IEM_CONV_MAX_OUTPUTS; o++) {
+		iem_fft_free_buffer(k->acc[o]);
+		iem_fft_free_buffer(k->overlap[o]);
+	}
+	free(k);
+}
+
+static int check_ir(const struct iem_ir *ir)
+{
+	if (ir == NULL || ir->taps == NULL || ir->n_inputs == 0 || ir->n_outputs == 0 || ir->length == 0)
+		return -EINVAL;
+	if (ir->n_inputs > IEM_CONV_MAX_INPUTS || ir->n_outputs > IEM_CONV_MAX_OUTPUTS ||
+	    ir->length > IEM_CONV_MAX_TAPS)
+		return -E2BIG;
+	return 0;
+}
+
+/* Control thread: transform `ir` for this convolver's levels. The FFT
+ * plans are shared with the processing thread; executing a plan on other
+ * arrays is thread safe in FFTW. */
+static struct kernel *kernel_new(const struct iem_conv *c, const struct iem_ir *ir, int *res)
+{
+	struct kernel *k;
+	float *time = NULL;
+	bool any = false;
+
+	k = calloc(1, sizeof(*k));
+	if (k == NULL) {
+		*res = -ENOMEM;
+		return NULL;
+	}
+	k->length = ir->length;
+	for (uint32_t o = 0; o < c->n_out; o++) {
+		for (uint32_t i = 0; i < c->n_in; i++) {
+			k->live[o][i] = ir->taps[o * c->n_in + i] != NULL;
+			any |= k->live[o][i];
+		}
+	}
+	if (!any) {
+		*res = -EINVAL;
+		goto error;
+	}
+
+	time = iem_fft_alloc(c->lv[c->n_levels - 1].size);
+	if (time == NULL)
+		goto nomem;
+
+	for (uint32_t o = 0; o < c->n_out; o++) {
+		k->acc[o] = iem_fft_alloc(c->lv[0].stride);
+		k->overlap[o] = iem_fft_alloc(c->lv[0].block);
+		if (k->acc[o] == NULL || k->overlap[o] == NULL)
+			goto nomem;
+	}
+
+	for (uint32_t lvl = 0; lvl < c->n_levels; lvl++) {
+		const struct level *l = &c->lv[lvl];
+		const float scale = 1.0f / (float)l->size;
+		uint32_t parts = 0;
+
+		if (ir->length > l->offset)
+			parts = (ir->length - l->offset + l->block - 1) / l->block;
+		if (parts > l->parts)
+			parts = l->parts;
+		k->parts[lvl] = parts;
+		if (parts == 0)
+			continue;
+
+		/* parts * stride * paths: at most 2^20 / 64 * 144 * 16 floats,
+		 * far from overflowing size_t, computed in size_t throughout. */
+		k->h[lvl] = iem_fft_alloc((size_t)c->n_out * c->n_in * parts * l->stride);
+		if (k->h[lvl] == NULL)
+			goto nomem;
+
+		/* Each partition, zero-padded to the FFT size, with 1/N folded in. */
+		for (uint32_t o = 0; o < c->n_out; o++) {
+			for (uint32_t i = 0; i < c->n_in; i++) {
+				const float *taps = ir->taps[o * c->n_in + i];
+				if (taps == NULL)
+					continue;
+				for (uint32_t p = 0; p < parts; p++) {
+					uint32_t first = l->offset + p * l->block;
+					memset(time, 0, l->size * sizeof(float));
+					for (uint32_t j = 0; j < l->block && first + j < ir->length; j++)
+						time[j] = taps[first + j] * scale;
+					iem_fft_forward(l->fft, time, (float *)h_slot(c, k, lvl, o, i, p));
+				}
+			}
+		}
+
+		const double n = l->size, bins = l->block + 1;
+		k->flops += ((c->n_in + c->n_out) * 2.5 * n * log2(n) +
+				8.0 * c->n_out * c->n_in * parts * bins) / l->block;
+	}
+	iem_fft_free_buffer(time);
+	*res = 0;
+	return k;
+
+nomem:
+	*res = -ENOMEM;
+error:
+	iem_fft_free_buffer(time);
+	kernel_free(k);
+	return NULL;
+}
+
+/* ---- tail jobs ---------------------------------------------------------- */
+
+/* ring[at …] += g(t) * src over n frames, t from t0. */
+static void ring_add(const struct iem_conv *c, const struct job *job, uint32_t slot,
+		float *ring, uint32_t ring_len, const float *src, uint32_t n)
+{
+	uint32_t at = job->at;
+
+	if (job->k[1] == NULL) {
+		for (uint32_t j = 0; j < n; j++) {
+			ring[at] += src[j];
+			if (++at == ring_len)
+				at = 0;
+		}
+		return;
+	}
+	for (uint32_t j = 0; j < n; j++) {
+		ring[at] += xf_gain(c, job->xf_start, slot, job->t0 + j) * src[j];
+		if (++at == ring_len)
+			at = 0;
+	}
+}
+
+/* The job of a level >= 1: transform the completed block into the FDL,
+ * then each kernel's output for [t0, t0 + 2B) into the ring. Runs in the
+ * worker or inline, never both (see the state word). */
+static void run_job(const struct iem_conv *c, struct level *l, uint32_t lvl)
+{
+	const struct job *job = &l->job;
+	const uint32_t bins = l->block + 1;
+
+	for (uint32_t i = 0; i < c->n_in; i++) {
+		float *in = l->in[job->slot][i];
+		iem_fft_forward(l->fft, in, fdl_slot(l, i, l->cur));
+		memset(in, 0, l->block * sizeof(float));
+	}
+	for (uint32_t s = 0; s < 2; s++) {
+		const struct kernel *k = job->k[s];
+		if (k == NULL || k->parts[lvl] == 0)
+			continue;
+		for (uint32_t o = 0; o < c->n_out; o++) {
+			memset(l->spec, 0, l->stride * sizeof(float));
+			for (uint32_t i = 0; i < c->n_in; i++) {
+				if (!k->live[o][i])
+					continue;
+				for (uint32_t p = 0; p < k->parts[lvl]; p++)
+					cmac(l->spec, fdl_slot(l, i, (l->cur + p) % l->parts),
+							h_slot(c, k, lvl, o, i, p), bins);
+			}
+			iem_fft_inverse(l->fft, l->spec, l->time);
+			ring_add(c, job, s, l->ring[o], l->ring_len, l->time, l->size);
+		}
+	}
+	l->cur = (l->cur + l->parts - 1) % l->parts;
+}
+
+/* Processing thread: make sure the level's job in flight is finished. */
+static void settle(struct iem_conv *c, struct level *l, uint32_t lvl)
+{
+	uint32_t expect = JOB_PENDING;
+
+	if (atomic_load_explicit(&l->state, memory_order_acquire) == JOB_IDLE)
+		return;
+	if (atomic_compare_exchange_strong_explicit(&l->state, &expect, JOB_RUNNING,
+				memory_order_acquire, memory_order_acquire)) {
+		run_job(c, l, lvl);
+		atomic_store_explicit(&l->state, JOB_IDLE, memory_order_release);
+		atomic_fetch_add_explicit(&c->n_inline, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&c->n_late, 1, memory_order_relaxed);
+	while (atomic_load_explicit(&l->state, memory_order_acquire) != JOB_IDLE)
+		cpu_relax();
+}
+
+static void worker_account(struct iem_conv *c)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+		atomic_store_explicit(&c->worker_ns,
+				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+				memory_order_relaxed);
+}
+
+static void *worker_main(void *data)
+{
+	struct iem_conv *c = data;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	(void)fpenv_enter();
+
+	while (true) {
+		while (sem_wait(&c->wake) < 0 && errno == EINTR)
+			;
+		if (atomic_load_explicit(&c->quit, memory_order_acquire))
+			break;
+		bool again;
+		do {
+			again = false;
+			for (uint32_t lvl = 1; lvl < c->n_levels; lvl++) {
+				struct level *l = &c->lv[lvl];
+				uint32_t expect = JOB_PENDING;
+				if (!atomic_compare_exchange_strong_explicit(&l->state, &expect,
+							JOB_RUNNING, memory_order_acquire,
+							memory_order_relaxed))
+					continue;
+				run_job(c, l, lvl);
+				atomic_store_explicit(&l->state, JOB_IDLE, memory_order_release);
+				atomic_fetch_add_explicit(&c->n_async, 1, memory_order_relaxed);
+				again = true;
+			}
+		} while (again);
+		kernel_free(atomic_exchange(&c->retired, NULL));
+		worker_account(c);
+	}
+	return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
 struct iem_conv *iem_conv_free(struct iem_conv *c)
 {
 	if (c == NULL)
 		return NULL;
+	if (c->have_worker) {
+		atomic_store_explicit(&c->quit, true, memory_order_release);
+		sem_post(&c->wake);
+		pthread_join(c->worker, NULL);
+	}
+	sem_destroy(&c->wake);
+	kernel_free(c->k[0]);
+	kernel_free(c->k[1]);
+	kernel_free(atomic_exchange(&c->pending, NULL));
+	kernel_free(atomic_exchange(&c->retired, NULL));
 	for (uint32_t k = 0; k < c->n_levels; k++) {
 		struct level *l = &c->lv[k];
 		for (uint32_t i = 0; i < IEM_CONV_MAX_INPUTS; i++) {
-			iem_fft_free_buffer(l->in[i]);
+			iem_fft_free_buffer(l->in[0][i]);
+			iem_fft_free_buffer(l->in[1][i]);
 			iem_fft_free_buffer(l->fdl[i]);
 		}
-		for (uint32_t o = 0; o < IEM_CONV_MAX_OUTPUTS; o++) {
-			iem_fft_free_buffer(l->acc[o]);
-			iem_fft_free_buffer(l->overlap[o]);
+		for (uint32_t o = 0; o < IEM_CONV_MAX_OUTPUTS; o++)
 			iem_fft_free_buffer(l->ring[o]);
-		}
-		iem_fft_free_buffer(l->h);
+		iem_fft_free_buffer(l->spec);
+		iem_fft_free_buffer(l->time);
 		iem_fft_free(l->fft);
 	}
-	iem_fft_free_buffer(c->spec);
-	iem_fft_free_buffer(c->time);
+	iem_fft_free_buffer(c->xf_tab);
 	free(c);
 	return NULL;
 }
 
-static int setup_level(struct iem_conv *c, struct level *l, bool head, const struct iem_ir *ir)
+static int setup_level(struct iem_conv *c, struct level *l, bool head)
 {
-	const uint32_t n_paths = c->n_in * c->n_out;
-	const float scale = 1.0f / (float)l->size;
-
-	/* parts * stride * paths: at most 2^20 / 64 * 144 * 16 floats, far
-	 * from overflowing size_t, but computed in size_t throughout. */
 	l->fft = iem_fft_new(l->size);
 	if (l->fft == NULL)
 		return -errno;
+	l->spec = iem_fft_alloc(l->stride);
+	l->time = iem_fft_alloc(l->size);
+	if (l->spec == NULL || l->time == NULL)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < c->n_in; i++) {
-		l->in[i] = iem_fft_alloc(l->size);
+		for (uint32_t s = 0; s < (head ? 1u : 2u); s++)
+			if ((l->in[s][i] = iem_fft_alloc(l->size)) == NULL)
+				return -ENOMEM;
 		l->fdl[i] = iem_fft_alloc((size_t)l->parts * l->stride);
-		if (!l->in[i] || !l->fdl[i])
+		if (l->fdl[i] == NULL)
 			return -ENOMEM;
 	}
-	for (uint32_t o = 0; o < c->n_out; o++) {
-		if (head) {
-			l->acc[o] = iem_fft_alloc(l->stride);
-			l->overlap[o] = iem_fft_alloc(l->block);
-			if (!l->acc[o] || !l->overlap[o])
+	if (!head) {
+		l->ring_len = l->offset + l->block;
+		for (uint32_t o = 0; o < c->n_out; o++)
+			if ((l->ring[o] = iem_fft_alloc(l->ring_len)) == NULL)
 				return -ENOMEM;
-		} else {
-			l->ring_len = l->offset + l->block;
-			l->ring[o] = iem_fft_alloc(l->ring_len);
-			if (!l->ring[o])
-				return -ENOMEM;
-		}
 	}
-	l->h = iem_fft_alloc((size_t)n_paths * l->parts * l->stride);
-	if (l->h == NULL)
-		return -ENOMEM;
-
-	/* Each partition, zero-padded to the FFT size, with 1/N folded in. */
-	for (uint32_t o = 0; o < c->n_out; o++) {
-		for (uint32_t i = 0; i < c->n_in; i++) {
-			const float *taps = ir->taps[o * c->n_in + i];
-			for (uint32_t p = 0; p < l->parts; p++) {
-				uint32_t first = l->offset + p * l->block;
-				memset(c->time, 0, l->size * sizeof(float));
-				for (uint32_t j = 0; j < l->block && first + j < ir->length; j++)
-					c->time[j] = taps[first + j] * scale;
-				iem_fft_forward(l->fft, c->time, (float *)h_slot(c, l, o, i, p));
-			}
-		}
-	}
-
-	const double n = l->size, bins = l->block + 1;
-	c->flops += ((c->n_in + c->n_out) * 2.5 * n * log2(n) + 8.0 * n_paths * l->parts * bins) / l->block;
 	return 0;
 }
 
-struct iem_conv *iem_conv_new(const struct iem_ir *ir)
+struct iem_conv *iem_conv_new(const struct iem_ir *ir, const struct iem_conv_config *config)
 {
+	static const struct iem_conv_config defaults;
+	const struct iem_conv_config *cfg = config ? config : &defaults;
 	struct iem_conv *c;
 	int r;
 
-	if (ir == NULL || ir->taps == NULL || ir->n_inputs == 0 || ir->n_outputs == 0 || ir->length == 0) {
-		errno = EINVAL;
+	if ((r = check_ir(ir)) < 0) {
+		errno = -r;
 		return NULL;
 	}
-	if (ir->n_inputs > IEM_CONV_MAX_INPUTS || ir->n_outputs > IEM_CONV_MAX_OUTPUTS ||
-	    ir->length > IEM_CONV_MAX_TAPS) {
+	if (cfg->max_length > IEM_CONV_MAX_TAPS || cfg->xfade_frames > IEM_CONV_MAX_XFADE) {
 		errno = E2BIG;
 		return NULL;
-	}
-	for (uint32_t k = 0; k < ir->n_inputs * ir->n_outputs; k++) {
-		if (ir->taps[k] == NULL) {
-			errno = EINVAL;
-			return NULL;
-		}
 	}
 
 	c = calloc(1, sizeof(*c));
@@ -216,26 +524,38 @@ struct iem_conv *iem_conv_new(const struct iem_ir *ir)
 		return NULL;
 	c->n_in = ir->n_inputs;
 	c->n_out = ir->n_outputs;
-	c->length = ir->length;
-	c->n_levels = plan_levels(ir->length, c->lv);
-
-	uint32_t max_size = 0, max_stride = 0;
-	for (uint32_t k = 0; k < c->n_levels; k++) {
-		if (c->lv[k].size > max_size)
-			max_size = c->lv[k].size;
-		if (c->lv[k].stride > max_stride)
-			max_stride = c->lv[k].stride;
+	c->capacity = ir->length > cfg->max_length ? ir->length : cfg->max_length;
+	c->flags = cfg->flags;
+	c->n_levels = plan_levels(c->capacity, c->lv);
+	c->lookahead = 3 * c->lv[c->n_levels - 1].block;
+	c->xf_len = cfg->xfade_frames ? cfg->xfade_frames : IEM_CONV_XFADE_DEFAULT;
+	if (sem_init(&c->wake, 0, 0) < 0) {
+		free(c);
+		return NULL;
 	}
-	c->time = iem_fft_alloc(max_size);
-	c->spec = iem_fft_alloc(max_stride);
-	if (c->time == NULL || c->spec == NULL) {
+
+	c->xf_tab = iem_fft_alloc(c->xf_len + 1);
+	if (c->xf_tab == NULL) {
 		r = -ENOMEM;
 		goto error;
 	}
+	for (uint32_t u = 0; u <= c->xf_len; u++)
+		c->xf_tab[u] = (float)sin(M_PI_2 * u / c->xf_len);
+
 	for (uint32_t k = 0; k < c->n_levels; k++)
-		if ((r = setup_level(c, &c->lv[k], k == 0, ir)) < 0)
+		if ((r = setup_level(c, &c->lv[k], k == 0)) < 0)
 			goto error;
+	if ((c->k[0] = kernel_new(c, ir, &r)) == NULL)
+		goto error;
+	c->flops = c->k[0]->flops;
 	iem_conv_reset(c);
+
+	/* A worker only helps where there are tail levels and a second CPU. */
+	if (!(c->flags & IEM_CONV_SYNC) && c->n_levels > 1 && get_nprocs() > 1) {
+		if ((r = -pthread_create(&c->worker, NULL, worker_main, c)) < 0)
+			goto error;
+		c->have_worker = true;
+	}
 	return c;
 
 error:
@@ -244,91 +564,206 @@ error:
 	return NULL;
 }
 
+int iem_conv_set_ir(struct iem_conv *c, const struct iem_ir *ir)
+{
+	struct kernel *k;
+	int r;
+
+	if ((r = check_ir(ir)) < 0)
+		return r;
+	if (ir->n_inputs != c->n_in || ir->n_outputs != c->n_out)
+		return -EINVAL;
+	if (ir->length > c->capacity)
+		return -E2BIG;
+	/* Whatever the processing side has finished with goes first. */
+	kernel_free(atomic_exchange(&c->retired, NULL));
+	if ((k = kernel_new(c, ir, &r)) == NULL)
+		return r;
+	c->flops = k->flops;
+	/* A set not yet taken is replaced: only the newest one matters. */
+	kernel_free(atomic_exchange(&c->pending, k));
+	return 0;
+}
+
+static void settle_all(struct iem_conv *c)
+{
+	for (uint32_t k = 1; k < c->n_levels; k++)
+		settle(c, &c->lv[k], k);
+}
+
 void iem_conv_reset(struct iem_conv *c)
 {
+	settle_all(c);
+	/* An exchange in progress completes at once. */
+	if (c->k[1] != NULL && atomic_load(&c->retired) == NULL) {
+		atomic_store(&c->retired, c->k[0]);
+		c->k[0] = c->k[1];
+		c->k[1] = NULL;
+		atomic_fetch_add_explicit(&c->n_exchanges, 1, memory_order_relaxed);
+	}
+	c->now = 0;
+	for (uint32_t s = 0; s < 2; s++) {
+		struct kernel *k = c->k[s];
+		if (k == NULL)
+			continue;
+		k->head_on = s == 0;
+		for (uint32_t o = 0; o < c->n_out; o++)
+			memset(k->overlap[o], 0, c->lv[0].block * sizeof(float));
+	}
 	for (uint32_t k = 0; k < c->n_levels; k++) {
 		struct level *l = &c->lv[k];
 		l->fill = 0;
 		l->cur = 0;
+		l->wslot = 0;
 		l->ring_pos = 0;
 		for (uint32_t i = 0; i < c->n_in; i++) {
-			memset(l->in[i], 0, l->size * sizeof(float));
+			for (uint32_t s = 0; s < 2; s++)
+				if (l->in[s][i])
+					memset(l->in[s][i], 0, l->size * sizeof(float));
 			memset(l->fdl[i], 0, (size_t)l->parts * l->stride * sizeof(float));
 		}
-		for (uint32_t o = 0; o < c->n_out; o++) {
-			if (l->overlap[o])
-				memset(l->overlap[o], 0, l->block * sizeof(float));
+		for (uint32_t o = 0; o < c->n_out; o++)
 			if (l->ring[o])
 				memset(l->ring[o], 0, l->ring_len * sizeof(float));
-		}
 	}
 }
 
-/* Level 0 for frames [fill, fill + m) of its block; writes the outputs. */
+/* ---- processing --------------------------------------------------------- */
+
+/* Level 0 for frames [fill, fill + m) of its block, for each kernel;
+ * writes (not adds) the outputs. */
 static void head_segment(struct iem_conv *c, float *const *out, uint32_t pos, uint32_t m)
 {
 	struct level *l = &c->lv[0];
 	const uint32_t bins = l->block + 1, fill = l->fill;
+	bool first = true;
 
 	for (uint32_t i = 0; i < c->n_in; i++)
-		iem_fft_forward(l->fft, l->in[i], fdl_slot(l, i, l->cur));
+		iem_fft_forward(l->fft, l->in[0][i], fdl_slot(l, i, l->cur));
 
-	if (fill == 0) {
-		/* A new block: the older partitions' share is fixed for it. */
+	for (uint32_t s = 0; s < 2; s++) {
+		struct kernel *k = c->k[s];
+		if (k == NULL)
+			continue;
+		if (fill == 0)
+			k->head_on = true;
+		if (!k->head_on)
+			continue;
+
 		for (uint32_t o = 0; o < c->n_out; o++) {
-			memset(l->acc[o], 0, l->stride * sizeof(float));
+			float *y = out[o] + pos;
+
+			if (fill == 0) {
+				/* A new block: the older partitions' share is fixed for it. */
+				memset(k->acc[o], 0, l->stride * sizeof(float));
+				for (uint32_t i = 0; i < c->n_in; i++) {
+					if (!k->live[o][i])
+						continue;
+					for (uint32_t p = 1; p < k->parts[0]; p++)
+						cmac(k->acc[o], fdl_slot(l, i, (l->cur + p) % l->parts),
+								h_slot(c, k, 0, o, i, p), bins);
+				}
+			}
+			memcpy(l->spec, k->acc[o], l->stride * sizeof(float));
 			for (uint32_t i = 0; i < c->n_in; i++)
-				for (uint32_t p = 1; p < l->parts; p++)
-					cmac(l->acc[o], fdl_slot(l, i, (l->cur + p) % l->parts),
-							h_slot(c, l, o, i, p), bins);
+				if (k->live[o][i])
+					cmac(l->spec, fdl_slot(l, i, l->cur), h_slot(c, k, 0, o, i, 0), bins);
+			iem_fft_inverse(l->fft, l->spec, l->time);
+
+			const float *t = l->time + fill, *ov = k->overlap[o] + fill;
+			if (c->k[1] == NULL) {
+				for (uint32_t j = 0; j < m; j++)
+					y[j] = t[j] + ov[j];
+			} else {
+				for (uint32_t j = 0; j < m; j++) {
+					float v = xf_gain(c, c->xf_start, s, c->now + j) * (t[j] + ov[j]);
+					y[j] = first ? v : y[j] + v;
+				}
+			}
+			if (fill + m == l->block)
+				memcpy(k->overlap[o], l->time + l->block, l->block * sizeof(float));
 		}
+		first = false;
 	}
-	for (uint32_t o = 0; o < c->n_out; o++) {
-		memcpy(c->spec, l->acc[o], l->stride * sizeof(float));
-		for (uint32_t i = 0; i < c->n_in; i++)
-			cmac(c->spec, fdl_slot(l, i, l->cur), h_slot(c, l, o, i, 0), bins);
-		iem_fft_inverse(l->fft, c->spec, c->time);
-		for (uint32_t j = 0; j < m; j++)
-			out[o][pos + j] = c->time[fill + j] + l->overlap[o][fill + j];
-		if (fill + m == l->block)
-			memcpy(l->overlap[o], c->time + l->block, l->block * sizeof(float));
+	if (first) {
+		/* Only a kernel that has not started: cannot happen (k[0] always
+		 * runs), but leave the output defined. */
+		for (uint32_t o = 0; o < c->n_out; o++)
+			memset(out[o] + pos, 0, m * sizeof(float));
 	}
 	l->fill += m;
 	if (l->fill == l->block) {
 		l->fill = 0;
 		l->cur = (l->cur + l->parts - 1) % l->parts;
 		for (uint32_t i = 0; i < c->n_in; i++)
-			memset(l->in[i], 0, l->block * sizeof(float));
+			memset(l->in[0][i], 0, l->block * sizeof(float));
 	}
 }
 
-/* A level >= 1 whose input block just completed. */
-static void tail_block(struct iem_conv *c, struct level *l)
+/* At a level-0 block boundary: start a pending exchange, or finish one. */
+static void exchange_step(struct iem_conv *c)
 {
-	const uint32_t bins = l->block + 1;
+	if (c->k[1] == NULL) {
+		struct kernel *k;
+		if (atomic_load_explicit(&c->pending, memory_order_relaxed) == NULL ||
+		    atomic_load_explicit(&c->retired, memory_order_relaxed) != NULL)
+			return;
+		k = atomic_exchange_explicit(&c->pending, NULL, memory_order_acquire);
+		if (k == NULL)
+			return;
+		k->head_on = false;
+		for (uint32_t o = 0; o < c->n_out; o++)
+			memset(k->overlap[o], 0, c->lv[0].block * sizeof(float));
+		c->k[1] = k;
+		/* Every level writes at most `lookahead` frames ahead; from
+		 * here on every frame has both kernels in full. */
+		c->xf_start = c->now + c->lookahead;
+		atomic_store_explicit(&c->last_xf_start, c->xf_start, memory_order_relaxed);
+		return;
+	}
+	/* Jobs posted from xf_start + xf_len - B on no longer use the old
+	 * kernel, and all earlier ones are past their deadline by now. */
+	if (c->now >= c->xf_start + c->xf_len + c->lookahead) {
+		atomic_store_explicit(&c->retired, c->k[0], memory_order_release);
+		c->k[0] = c->k[1];
+		c->k[1] = NULL;
+		atomic_fetch_add_explicit(&c->n_exchanges, 1, memory_order_relaxed);
+		if (c->have_worker)
+			sem_post(&c->wake);
+	}
+}
 
-	for (uint32_t i = 0; i < c->n_in; i++) {
-		iem_fft_forward(l->fft, l->in[i], fdl_slot(l, i, l->cur));
-		memset(l->in[i], 0, l->block * sizeof(float));
+/* A tail level's block completed at frame `now`; `left`: frames still to
+ * come in this call after it. */
+static void post_job(struct iem_conv *c, struct level *l, uint32_t lvl, uint32_t left)
+{
+	struct job *job = &l->job;
+
+	/* The previous job's deadline is now; there is one job slot. */
+	settle(c, l, lvl);
+
+	job->t0 = c->now + l->block;
+	job->at = (l->ring_pos + l->block) % l->ring_len;
+	job->slot = l->wslot;
+	job->xf_start = c->xf_start;
+	job->k[0] = c->k[0];
+	job->k[1] = c->k[1];
+	if (job->k[1] != NULL && job->t0 >= c->xf_start + c->xf_len) {
+		/* All of this job's frames are past the fade: new kernel only. */
+		job->k[0] = job->k[1];
+		job->k[1] = NULL;
 	}
-	for (uint32_t o = 0; o < c->n_out; o++) {
-		memset(c->spec, 0, l->stride * sizeof(float));
-		for (uint32_t i = 0; i < c->n_in; i++)
-			for (uint32_t p = 0; p < l->parts; p++)
-				cmac(c->spec, fdl_slot(l, i, (l->cur + p) % l->parts), h_slot(c, l, o, i, p), bins);
-		iem_fft_inverse(l->fft, c->spec, c->time);
-		/* ring_pos is the next frame out; this block's result starts
-		 * offset - block frames after it. */
-		uint32_t at = (l->ring_pos + l->offset - l->block) % l->ring_len;
-		float *ring = l->ring[o];
-		for (uint32_t j = 0; j < l->size; j++) {
-			ring[at] += c->time[j];
-			if (++at == l->ring_len)
-				at = 0;
-		}
-	}
+	l->wslot ^= 1;
 	l->fill = 0;
-	l->cur = (l->cur + l->parts - 1) % l->parts;
+
+	if (!c->have_worker || left >= l->block) {
+		/* Due within this call (or no worker): now. */
+		run_job(c, l, lvl);
+		atomic_fetch_add_explicit(&c->n_inline, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_store_explicit(&l->state, JOB_PENDING, memory_order_release);
+	sem_post(&c->wake);
 }
 
 void iem_conv_process(struct iem_conv *c, const float *const *in, float *const *out, uint32_t n)
@@ -341,11 +776,15 @@ void iem_conv_process(struct iem_conv *c, const float *const *in, float *const *
 		if (m > n - pos)
 			m = n - pos;
 
+		if (head->fill == 0)
+			exchange_step(c);
+
 		/* Take the input first: out may be the same buffer as in. */
 		for (uint32_t k = 0; k < c->n_levels; k++) {
 			struct level *l = &c->lv[k];
+			float *const *dst = k == 0 ? l->in[0] : l->in[l->wslot];
 			for (uint32_t i = 0; i < c->n_in; i++)
-				memcpy(l->in[i] + l->fill, in[i] + pos, m * sizeof(float));
+				memcpy(dst[i] + l->fill, in[i] + pos, m * sizeof(float));
 		}
 
 		head_segment(c, out, pos, m);
@@ -353,21 +792,26 @@ void iem_conv_process(struct iem_conv *c, const float *const *in, float *const *
 		for (uint32_t k = 1; k < c->n_levels; k++) {
 			struct level *l = &c->lv[k];
 			for (uint32_t o = 0; o < c->n_out; o++) {
-				float *ring = l->ring[o];
+				float *ring = l->ring[o], *y = out[o] + pos;
 				uint32_t at = l->ring_pos;
 				for (uint32_t j = 0; j < m; j++) {
-					out[o][pos + j] += ring[at];
+					y[j] += ring[at];
 					ring[at] = 0.0f;
 					if (++at == l->ring_len)
 						at = 0;
 				}
 			}
 			l->ring_pos = (l->ring_pos + m) % l->ring_len;
+		}
+		c->now += m;
+		pos += m;
+
+		for (uint32_t k = 1; k < c->n_levels; k++) {
+			struct level *l = &c->lv[k];
 			l->fill += m;
 			if (l->fill == l->block)
-				tail_block(c, l);
+				post_job(c, l, k, n - pos);
 		}
-		pos += m;
 	}
 }
 
@@ -381,4 +825,18 @@ void iem_conv_get_info(const struct iem_conv *c, struct iem_conv_info *info)
 		info->partitions[k] = c->lv[k].parts;
 	}
 	info->flops_per_sample = c->flops;
+	info->threaded = c->have_worker;
+}
+
+void iem_conv_get_stats(const struct iem_conv *c, struct iem_conv_stats *s)
+{
+	struct iem_conv *m = (struct iem_conv *)c;
+
+	memset(s, 0, sizeof(*s));
+	s->jobs_async = atomic_load_explicit(&m->n_async, memory_order_relaxed);
+	s->jobs_inline = atomic_load_explicit(&m->n_inline, memory_order_relaxed);
+	s->late = atomic_load_explicit(&m->n_late, memory_order_relaxed);
+	s->exchanges = atomic_load_explicit(&m->n_exchanges, memory_order_relaxed);
+	s->worker_ns = atomic_load_explicit(&m->worker_ns, memory_order_relaxed);
+	s->xfade_start = atomic_load_explicit(&m->last_xf_start, memory_order_relaxed);
 }

@@ -231,27 +231,67 @@ struct iem_conv_info {
 	uint32_t n_levels;
 	uint32_t block[IEM_CONV_MAX_LEVELS];		/* block size of each level */
 	uint32_t offset[IEM_CONV_MAX_LEVELS];		/* first tap it covers */
-	uint32_t partitions[IEM_CONV_MAX_LEVELS];
+	uint32_t partitions[IEM_CONV_MAX_LEVELS];	/* capacity of each level */
 	double flops_per_sample;			/* cost model: 2.5 N log2 N per FFT, 8 per complex MAC */
+	bool threaded;					/* tail levels run on a worker thread */
+};
+
+/* What the convolver has done (counters since creation). */
+struct iem_conv_stats {
+	uint64_t jobs_async;	/* tail blocks computed by the worker thread */
+	uint64_t jobs_inline;	/* … in the processing thread: due within the call,
+				 * no worker, or not started by the worker in time */
+	uint64_t late;		/* deadline reached while the worker was still on
+				 * the block: the processing thread waited */
+	uint64_t exchanges;	/* IR exchanges completed */
+	uint64_t worker_ns;	/* CPU time used by the worker thread */
+	uint64_t xfade_start;	/* frame (since reset) where the last exchange's
+				 * crossfade began */
+};
+
+#define IEM_CONV_SYNC			(1u << 0)	/* no worker thread */
+#define IEM_CONV_XFADE_DEFAULT		2048u		/* frames: 43 ms at 48 kHz */
+#define IEM_CONV_MAX_XFADE		(1u << 20)
+
+struct iem_conv_config {
+	uint32_t max_length;	/* taps reserved for iem_conv_set_ir(); 0: the first IR's */
+	uint32_t xfade_frames;	/* equal-power IR exchange; 0: IEM_CONV_XFADE_DEFAULT */
+	uint32_t flags;		/* IEM_CONV_SYNC: every level runs in the processing
+				 * thread (offline rendering, one CPU) */
 };
 
 struct iem_conv;
 
 /* RT-safe: no. Plans FFTs (FFTW, thread-safe planner, wisdom cached under
- * $XDG_CACHE_HOME/iemstage/), copies and transforms the responses. NULL and
- * errno: EINVAL (no paths, zero length), E2BIG (more than IEM_CONV_MAX_TAPS
- * taps or too many channels), ENOMEM. */
-IEM_EXPORT struct iem_conv *iem_conv_new(const struct iem_ir *ir);
-/* RT-safe: no. Accepts NULL; returns NULL. */
+ * $XDG_CACHE_HOME/iemstage/), transforms the responses and, unless
+ * IEM_CONV_SYNC or the machine has one CPU, starts a worker thread for the
+ * long partitions. A NULL path (taps[k] == NULL) is silent and costs
+ * nothing. config may be NULL. NULL and errno: EINVAL (no paths, zero
+ * length), E2BIG (more than IEM_CONV_MAX_TAPS taps, too many channels, too
+ * long a crossfade), ENOMEM, or a pthread error. */
+IEM_EXPORT struct iem_conv *iem_conv_new(const struct iem_ir *ir,
+		const struct iem_conv_config *config);
+/* RT-safe: no. Stops the worker. Accepts NULL; returns NULL. */
 IEM_EXPORT struct iem_conv *iem_conv_free(struct iem_conv *conv);
-/* RT-safe: yes. Clears all history. */
+/* RT-safe: no (control thread). Transforms a new set of responses and
+ * hands it to the processing side, which crossfades to it (equal power,
+ * xfade_frames) with the full input history: no gap, no build-up. A set
+ * not yet taken is replaced. -EINVAL: other channel counts; -E2BIG:
+ * longer than the convolver was made for (max_length); -ENOMEM. */
+IEM_EXPORT int iem_conv_set_ir(struct iem_conv *conv, const struct iem_ir *ir);
+/* RT-safe: yes (processing thread). Clears all history; an exchange in
+ * progress completes at once. */
 IEM_EXPORT void iem_conv_reset(struct iem_conv *conv);
-/* RT-safe: yes. Zero latency: out[o][k] depends on in[*][j <= k] only. Any
- * n, changing from call to call; in and out may be the same buffers. */
+/* RT-safe: yes (processing thread). Zero latency: out[o][k] depends on
+ * in[*][j <= k] only. Any n, changing from call to call; in and out may be
+ * the same buffers. Denormal handling is the caller's (the chain sets
+ * FTZ/DAZ); the worker thread runs with FTZ/DAZ set. */
 IEM_EXPORT void iem_conv_process(struct iem_conv *conv, const float *const *in,
 		float *const *out, uint32_t n);
 /* RT-safe: yes. */
 IEM_EXPORT void iem_conv_get_info(const struct iem_conv *conv, struct iem_conv_info *info);
+/* RT-safe: yes, any thread. */
+IEM_EXPORT void iem_conv_get_stats(const struct iem_conv *conv, struct iem_conv_stats *stats);
 
 /* ---- the chain ------------------------------------------------------- */
 

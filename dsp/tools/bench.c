@@ -349,7 +349,7 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 		for (uint32_t p = 0; p < 4; p++)
 			make_brir(taps[p], len, rate, p);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		conv = iem_conv_new(&ir);
+		conv = iem_conv_new(&ir, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (conv == NULL) {
 			fprintf(stderr, "iemstage-bench: cannot make a %u-tap convolver: %s\n",

@@ -10,6 +10,7 @@
  * belongs in the counted loops here too.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,7 +43,9 @@ extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 extern void *__libc_memalign(size_t align, size_t size);
 
-static atomic_bool counting;
+/* Only the thread that called count_start() counts: the processing
+ * thread. The worker thread frees retired IR sets by design. */
+static _Thread_local bool counting;
 static atomic_ulong n_allocs, n_frees;
 
 /* The project builds with -fvisibility=hidden; these must stay visible so
@@ -51,7 +54,7 @@ static atomic_ulong n_allocs, n_frees;
 
 static inline void count(atomic_ulong *counter)
 {
-	if (atomic_load_explicit(&counting, memory_order_relaxed))
+	if (counting)
 		atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
@@ -111,12 +114,12 @@ static void count_start(void)
 {
 	atomic_store(&n_allocs, 0);
 	atomic_store(&n_frees, 0);
-	atomic_store(&counting, true);
+	counting = true;
 }
 
 static void count_stop(unsigned long *allocs, unsigned long *frees)
 {
-	atomic_store(&counting, false);
+	counting = false;
 	*allocs = atomic_load(&n_allocs);
 	*frees = atomic_load(&n_frees);
 }
@@ -155,9 +158,11 @@ struct buffers {
 	float *src[2];		/* pristine input, for the in-place calls */
 };
 
-/* allocs, when not NULL, gets the allocations iem_conv_new itself made. */
+/* allocs, when not NULL, gets the allocations iem_conv_new itself made.
+ * other, when not NULL, receives a second set of the same shape (and the
+ * same length, shortened by a third) for iem_conv_set_ir(). */
 static struct iem_conv *make_conv(uint32_t n_inputs, uint32_t n_outputs, uint32_t length,
-		unsigned long *allocs)
+		unsigned long *allocs, struct iem_ir *other)
 {
 	uint32_t n_paths = n_inputs * n_outputs;
 	float *taps[IEM_CONV_MAX_INPUTS * IEM_CONV_MAX_OUTPUTS];
@@ -177,23 +182,43 @@ static struct iem_conv *make_conv(uint32_t n_inputs, uint32_t n_outputs, uint32_
 	};
 	if (allocs)
 		count_start();
-	conv = iem_conv_new(&ir);
+	conv = iem_conv_new(&ir, NULL);
 	if (allocs)
 		count_stop(allocs, &frees);
-	for (uint32_t p = 0; p < n_paths; p++)
-		free(taps[p]);
+	if (other != NULL) {
+		float **t2 = test_alloc(n_paths, sizeof(float *));
+		for (uint32_t p = 0; p < n_paths; p++) {
+			t2[p] = taps[p];
+			for (uint32_t i = 0; i < length; i++)
+				t2[p][i] *= -0.5f;
+		}
+		*other = ir;
+		other->length = length - length / 3;
+		other->taps = (const float *const *)t2;
+	} else {
+		for (uint32_t p = 0; p < n_paths; p++)
+			free(taps[p]);
+	}
 	return conv;
 }
 
 /* Runs every call of the sequence; returns the number of resets. Every
  * tenth call is in place (a convolver that copies aliased input aside must
- * not allocate for it either). */
+ * not allocate for it either). With `other`, the response is exchanged
+ * every 20 000 calls: iem_conv_set_ir() is the control side and is not
+ * counted, the processing side's crossfade is. */
 static uint32_t run_conv(struct iem_conv *conv, uint32_t n_inputs, uint32_t n_outputs,
-		const struct buffers *b)
+		const struct buffers *b, const struct iem_ir *other, uint32_t *swaps)
 {
 	uint32_t resets = 0;
 
 	for (uint32_t k = 0; k < N_CALLS; k++) {
+		if (other != NULL && k % 20000 == 10000) {
+			counting = false;
+			if (iem_conv_set_ir(conv, other) == 0)
+				(*swaps)++;
+			counting = true;
+		}
 		const float *in[IEM_CONV_MAX_INPUTS];
 		float *out[IEM_CONV_MAX_OUTPUTS];
 		bool in_place = k % 10 == 3 && n_inputs == n_outputs;
@@ -225,7 +250,8 @@ int main(void)
 	struct iem_params params;
 	unsigned long allocs, frees;
 	uint64_t seed = 7;
-	uint32_t resets;
+	uint32_t resets, swaps = 0;
+	struct iem_ir other;
 
 	/* the interposer sees the program, libc and the library's own
 	 * dependencies: otherwise a zero below would prove nothing */
@@ -257,7 +283,7 @@ int main(void)
 				"interposer: libc's strdup is counted too (%lu allocations, %lu frees)",
 				allocs, frees);
 
-		small = make_conv(1, 1, 1000, &allocs);
+		small = make_conv(1, 1, 1000, &allocs, NULL);
 		check(small != NULL && allocs > 0,
 				"interposer: iem_conv_new allocates, and is seen to (%lu allocations)", allocs);
 		count_start();
@@ -276,8 +302,8 @@ int main(void)
 	}
 
 	/* made outside the counted window: only processing must not allocate */
-	conv22 = make_conv(2, 2, RATE, NULL);
-	conv11 = make_conv(1, 1, 200000, NULL);
+	conv22 = make_conv(2, 2, RATE, NULL, &other);
+	conv11 = make_conv(1, 1, 200000, NULL, NULL);
 	chain = iem_chain_new(RATE);
 	if (conv22 == NULL || conv11 == NULL || chain == NULL) {
 		printf("Bail out! cannot make the convolvers or the chain: %s\n", strerror(errno));
@@ -285,14 +311,16 @@ int main(void)
 	}
 
 	count_start();
-	resets = run_conv(conv22, 2, 2, &b);
+	resets = run_conv(conv22, 2, 2, &b, &other, &swaps);
 	count_stop(&allocs, &frees);
-	check(allocs == 0 && frees == 0,
-			"%lu allocations and %lu frees in %u process calls and %u resets (conv 2x2, %u taps)",
-			allocs, frees, N_CALLS, resets, RATE);
+	struct iem_conv_stats st;
+	iem_conv_get_stats(conv22, &st);
+	check(allocs == 0 && frees == 0 && swaps == 5 && st.exchanges == 5,
+			"%lu allocations and %lu frees in %u process calls, %u resets and %u of %u IR exchanges (conv 2x2, %u taps; %" PRIu64 " tail blocks on the worker)",
+			allocs, frees, N_CALLS, resets, (unsigned)st.exchanges, swaps, RATE, st.jobs_async);
 
 	count_start();
-	resets = run_conv(conv11, 1, 1, &b);
+	resets = run_conv(conv11, 1, 1, &b, NULL, NULL);
 	count_stop(&allocs, &frees);
 	check(allocs == 0 && frees == 0,
 			"%lu allocations and %lu frees in %u process calls and %u resets (conv 1x1, 200000 taps)",
@@ -333,6 +361,9 @@ int main(void)
 
 	iem_conv_free(conv22);
 	iem_conv_free(conv11);
+	for (uint32_t p = 0; p < 4; p++)
+		free((void *)other.taps[p]);
+	free((void *)other.taps);
 	iem_chain_free(chain);
 	for (int i = 0; i < 2; i++) {
 		free(b.src[i]);
