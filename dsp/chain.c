@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The chain: preamp -> correction EQ -> stage (empty for now) -> output gain
- * -> safety limiter -> out, with bypass crossfading to the dry input.
+ * The chain: preamp -> correction EQ -> stage (a 2 x 2 convolver, or none)
+ * -> output gain -> safety limiter -> out, with bypass crossfading to the
+ * dry input.
  *
  * Settings cross from the control thread to the processing thread through a
  * triple buffer: the control side fills its back slot and swaps it into the
@@ -13,6 +14,19 @@
  * channels) crossfades between two EQ banks, bypass crossfades to dry. A new
  * setting waits while a crossfade runs, so settings applied together always
  * land together.
+ *
+ * A call is processed in chunks of up to CHUNK frames, in three passes:
+ * input check and EQ cell by cell; the stage over the whole chunk (the
+ * convolver's cost grows with the number of calls, not frames); then gain,
+ * limiter and bypass cell by cell. A setting that lands in a cell during
+ * the first pass starts its gain ramps at the same cell in the third, so
+ * the output still does not depend on call sizes.
+ *
+ * The stage: a response set that fits the running convolver is exchanged
+ * inside it (equal-power crossfade with the full input history); anything
+ * else (on, off, a longer set) brings a new convolver, handed over through
+ * `stage_pending` and crossfaded in over IEM_RAMP_MS. The old one comes
+ * back through `stage_retired` and is freed on the control thread.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,6 +37,14 @@
 #include "fpenv.h"
 
 #define NEW_BIT 4u
+#define CHUNK 1024u		/* frames per pass; a multiple of IEM_CELL */
+
+/* Pending "no stage": a pointer that is not NULL and not a convolver. */
+static char stage_off_marker;
+#define STAGE_OFF ((struct iem_conv *)(void *)&stage_off_marker)
+
+struct iem_chain;
+static void fetch_stage(struct iem_chain *c);
 
 struct target {
 	struct iem_params params;
@@ -65,6 +87,29 @@ struct iem_chain {
 	uint64_t invalid_samples;
 	uint64_t state_resets;
 	uint64_t frames;
+
+	/* a setting that landed in this chunk: its gain ramps start at the
+	 * cell `land_at` frames in, in the output pass */
+	const struct target *land;
+	uint32_t land_at;
+
+	/* the stage, processing side */
+	struct iem_conv *stage[2];	/* [0] in use (NULL: none); [1] fading in */
+	bool stage_fading;
+	uint32_t stage_pos, stage_len;	/* frames into the fade, its length */
+
+	/* the stage, control side */
+	struct iem_conv *stage_ctl;	/* the newest convolver handed over */
+	struct iem_stage_info stage_info;
+
+	/* the stage, shared */
+	struct iem_conv *stage_pending;
+	struct iem_conv *stage_retired;
+
+	/* chunk buffers */
+	float dl[CHUNK], dr[CHUNK];	/* checked input (for bypass) */
+	float xl[CHUNK], xr[CHUNK];	/* after the EQ, then after the stage */
+	float yl[CHUNK], yr[CHUNK];	/* the incoming stage while fading */
 };
 
 /* ---- scalar ramps ------------------------------------------------------ */
@@ -198,6 +243,7 @@ struct iem_chain *iem_chain_new(uint32_t rate)
 		goto error_nomem;
 
 	c->gain.db = true;
+	c->stage_len = c->ramp_cells * IEM_CELL;
 	c->front = 0;
 	c->middle = 1;
 	c->back = 2;
@@ -225,6 +271,11 @@ struct iem_chain *iem_chain_free(struct iem_chain *c)
 	free(c->bank[0]);
 	free(c->bank[1]);
 	iem_limiter_free(c->limiter);
+	iem_conv_free(c->stage[0]);
+	iem_conv_free(c->stage[1]);
+	if (c->stage_pending != STAGE_OFF)
+		iem_conv_free(c->stage_pending);
+	iem_conv_free(c->stage_retired);
 	free(c);
 	return NULL;
 }
@@ -244,6 +295,139 @@ int iem_chain_apply(struct iem_chain *c, const struct iem_params *p, struct iem_
 	c->applied = *p;
 	c->back = __atomic_exchange_n(&c->middle, c->back | NEW_BIT, __ATOMIC_ACQ_REL) & 3u;
 	return 0;
+}
+
+/* ---- the stage, control side --------------------------------------------- */
+
+/* Energy of h (plus `tail` frames of ringing) through one biquad. */
+static double band_energy(const struct iem_biquad *bq, const float *h, const float *h2,
+		uint32_t len, uint32_t tail)
+{
+	double x1 = 0, x2 = 0, y1 = 0, y2 = 0, e = 0;
+
+	for (uint32_t j = 0; j < len + tail; j++) {
+		double x = j < len ? (h ? h[j] : 0.0) + (h2 ? h2[j] : 0.0) : 0.0;
+		double y = bq->b0 * x + bq->b1 * x1 + bq->b2 * x2 - bq->a1 * y1 - bq->a2 * y2;
+		x2 = x1;
+		x1 = x;
+		y2 = y1;
+		y1 = y;
+		e += y * y;
+	}
+	return e;
+}
+
+/*
+ * The stage's loudness for centred sound (L = R) against the dry signal:
+ * the mean, over octave bands 125 Hz … 8 kHz and both ears, of the power
+ * gain of (L -> ear) + (R -> ear). Octave bands weight the spectrum the
+ * way loudness does (per octave, not per hertz), so a bright or boomy
+ * response does not dominate. Returns the power gain.
+ */
+static double stage_power_gain(uint32_t rate, const struct iem_ir *ir)
+{
+	static const double centres[] = { 125, 250, 500, 1000, 2000, 4000, 8000 };
+	const uint32_t tail = rate / 10;
+	const float one[1] = { 1.0f };
+	double sum = 0.0;
+	uint32_t n = 0;
+
+	for (size_t b = 0; b < sizeof(centres) / sizeof(centres[0]); b++) {
+		struct iem_biquad bq;
+		if (centres[b] >= 0.45 * rate ||
+		    iem_biquad_design(&bq, IEM_FILTER_BANDPASS, rate, centres[b], M_SQRT2, 0.0) < 0)
+			continue;
+		double ref = band_energy(&bq, one, NULL, 1, tail);
+		for (uint32_t o = 0; o < 2; o++) {
+			sum += band_energy(&bq, ir->taps[o * 2 + 0], ir->taps[o * 2 + 1], ir->length, tail) / ref;
+			n++;
+		}
+	}
+	return n ? sum / n : 1.0;
+}
+
+int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir, struct iem_stage_info *info)
+{
+	struct iem_stage_info si = { 0 };
+	struct iem_conv *next, *old;
+	float *scaled[4] = { NULL };
+	int r = 0;
+
+	/* what the processing side has finished with */
+	iem_conv_free(__atomic_exchange_n(&c->stage_retired, NULL, __ATOMIC_ACQ_REL));
+
+	if (ir == NULL) {
+		if (c->stage_ctl != NULL) {
+			old = __atomic_exchange_n(&c->stage_pending, STAGE_OFF, __ATOMIC_ACQ_REL);
+			if (old != STAGE_OFF)
+				iem_conv_free(old);
+			c->stage_ctl = NULL;
+		}
+		c->stage_info = si;
+		if (info)
+			*info = si;
+		return 0;
+	}
+	if (ir->n_inputs != 2 || ir->n_outputs != 2 || ir->taps == NULL || ir->length == 0)
+		return -EINVAL;
+	if (ir->length > IEM_CONV_MAX_TAPS)
+		return -E2BIG;
+	for (uint32_t k = 0; k < 4; k++)
+		for (uint32_t j = 0; ir->taps[k] && j < ir->length; j++)
+			if (!isfinite(ir->taps[k][j]))
+				return -EINVAL;
+
+	double power = stage_power_gain(c->rate, ir);
+	if (!(power > 1e-12))
+		return -EINVAL;	/* silent in every band: nothing to listen to */
+	const float scale = (float)(1.0 / sqrt(power));
+	si.gain_db = 20.0 * log10(scale);
+	si.length = ir->length;
+
+	for (uint32_t k = 0; k < 4; k++) {
+		if (ir->taps[k] == NULL)
+			continue;
+		if ((scaled[k] = malloc((size_t)ir->length * sizeof(float))) == NULL) {
+			r = -ENOMEM;
+			goto done;
+		}
+		for (uint32_t j = 0; j < ir->length; j++)
+			scaled[k][j] = ir->taps[k][j] * scale;
+	}
+	struct iem_ir sir = { 2, 2, ir->length, (const float *const *)scaled };
+
+	/* the running convolver, when the set fits it: crossfaded inside */
+	if (c->stage_ctl != NULL && (r = iem_conv_set_ir(c->stage_ctl, &sir)) != -E2BIG) {
+		if (r == 0) {
+			si.exchanged = true;
+			goto done_ok;
+		}
+		goto done;
+	}
+	/* room for later sets of up to 2 s without a new convolver */
+	uint64_t room = (uint64_t)c->rate * 2;
+	struct iem_conv_config cfg = {
+		.max_length = (uint32_t)(room > IEM_CONV_MAX_TAPS ? IEM_CONV_MAX_TAPS : room),
+		.xfade_frames = (uint32_t)lround(IEM_STAGE_XFADE_MS / 1000.0 * c->rate),
+	};
+	if ((next = iem_conv_new(&sir, &cfg)) == NULL) {
+		r = -errno;
+		goto done;
+	}
+	old = __atomic_exchange_n(&c->stage_pending, next, __ATOMIC_ACQ_REL);
+	if (old != NULL && old != STAGE_OFF)
+		iem_conv_free(old);	/* never taken */
+	c->stage_ctl = next;
+
+done_ok:
+	c->stage_info = si;
+	if (info)
+		*info = si;
+	r = 0;
+done:
+	for (uint32_t k = 0; k < 4; k++)
+		free(scaled[k]);
+	return r;
 }
 
 void iem_chain_get_params(const struct iem_chain *c, struct iem_params *p)
@@ -272,7 +456,20 @@ void iem_chain_reset(struct iem_chain *c)
 	}
 	iem_eq_clear_state(c->bank[c->active]);
 	iem_limiter_reset(c->limiter);
+	c->land = NULL;
 	c->phase = 0;
+	/* a stage fading in is taken at once */
+	fetch_stage(c);
+	if (c->stage_fading) {
+		c->stage_pos = c->stage_len;
+		if (c->stage[0] != NULL)
+			__atomic_store_n(&c->stage_retired, c->stage[0], __ATOMIC_RELEASE);
+		c->stage[0] = c->stage[1];
+		c->stage[1] = NULL;
+		c->stage_fading = false;
+	}
+	if (c->stage[0] != NULL)
+		iem_conv_reset(c->stage[0]);
 }
 
 static void start_changes(struct iem_chain *c, const struct target *t)
@@ -289,27 +486,28 @@ static void start_changes(struct iem_chain *c, const struct target *t)
 		ramp_jump(&c->xfade, 0.0);
 		ramp_start(&c->xfade, 1.0, 0.0);
 	}
-	ramp_start(&c->gain, t->gain_db, ramp_now(&c->gain, c->ramp_cells));
-	ramp_start(&c->wet, t->params.bypass ? 0.0 : 1.0, ramp_now(&c->wet, c->ramp_cells));
+	/* the gain and bypass ramps start in pass 3, at the same cell */
 }
 
-static void cell_begin(struct iem_chain *c)
+/* ---- pass 1: input check and EQ --------------------------------------- */
+
+static void eq_cell_begin(struct iem_chain *c, uint32_t at)
 {
 	/* A crossfade must finish before the next setting lands, or two
 	 * settings applied together could land apart. */
 	if (c->pending && !c->xfade.active) {
 		start_changes(c, c->pending);
+		c->land = c->pending;
+		c->land_at = at;
 		c->pending = NULL;
 	}
 	iem_eq_cell_begin(c->bank[c->active]);
 	if (c->xfade.active)
 		iem_eq_cell_begin(c->bank[c->active ^ 1]);
 	ramp_cell_begin(&c->xfade, c->ramp_cells);
-	ramp_cell_begin(&c->gain, c->ramp_cells);
-	ramp_cell_begin(&c->wet, c->ramp_cells);
 }
 
-static void cell_end(struct iem_chain *c)
+static void eq_cell_end(struct iem_chain *c)
 {
 	iem_eq_cell_end(c->bank[c->active]);
 	if (c->xfade.active) {
@@ -319,16 +517,12 @@ static void cell_end(struct iem_chain *c)
 			ramp_jump(&c->xfade, 0.0);
 		}
 	}
-	ramp_cell_end(&c->gain, c->ramp_cells);
-	ramp_cell_end(&c->wet, c->ramp_cells);
 }
 
-/* n <= IEM_CELL frames inside one cell. */
-static void process_frames(struct iem_chain *c, const float *inl, const float *inr,
-		float *outl, float *outr, uint32_t n)
+/* n <= IEM_CELL frames inside one cell, at offset `at` of the chunk. */
+static void eq_frames(struct iem_chain *c, const float *inl, const float *inr, uint32_t at, uint32_t n)
 {
 	iem_v2d x[IEM_CELL] __attribute__((aligned(16)));
-	float dl[IEM_CELL], dr[IEM_CELL], wl[IEM_CELL], wr[IEM_CELL];
 	uint32_t invalid = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -342,8 +536,8 @@ static void process_frames(struct iem_chain *c, const float *inl, const float *i
 			r = 0.0f;
 			invalid++;
 		}
-		dl[i] = l;
-		dr[i] = r;
+		c->dl[at + i] = l;
+		c->dr[at + i] = r;
 		x[i] = (iem_v2d) { l, r };
 	}
 	if (invalid)
@@ -363,15 +557,127 @@ static void process_frames(struct iem_chain *c, const float *inl, const float *i
 	} else {
 		iem_eq_process(c->bank[c->active], x, n);
 	}
+	for (uint32_t i = 0; i < n; i++) {
+		c->xl[at + i] = (float)x[i][0];
+		c->xr[at + i] = (float)x[i][1];
+	}
+}
 
-	/* The stage slot goes here. */
+static void pass_eq(struct iem_chain *c, const float *inl, const float *inr, uint32_t n)
+{
+	uint32_t done = 0;
+
+	while (done < n) {
+		if (c->phase == 0)
+			eq_cell_begin(c, done);
+		uint32_t m = IEM_CELL - c->phase;
+		if (m > n - done)
+			m = n - done;
+		eq_frames(c, inl + done, inr + done, done, m);
+		c->phase += m;
+		done += m;
+		if (c->phase == IEM_CELL) {
+			eq_cell_end(c);
+			c->phase = 0;
+		}
+	}
+}
+
+/* ---- pass 2: the stage --------------------------------------------------- */
+
+/* At the start of a call: take a new stage unless one is fading in, or the
+ * control side has not yet collected the last one retired. */
+static void fetch_stage(struct iem_chain *c)
+{
+	struct iem_conv *next;
+
+	if (c->stage_fading || __atomic_load_n(&c->stage_retired, __ATOMIC_ACQUIRE) != NULL ||
+	    __atomic_load_n(&c->stage_pending, __ATOMIC_RELAXED) == NULL)
+		return;
+	next = __atomic_exchange_n(&c->stage_pending, NULL, __ATOMIC_ACQ_REL);
+	if (next == NULL)
+		return;
+	c->stage[1] = next == STAGE_OFF ? NULL : next;
+	c->stage_fading = true;
+	c->stage_pos = 0;
+}
+
+static void stage_run(struct iem_conv *conv, float *l, float *r, float *ol, float *or, uint32_t n)
+{
+	const float *in[2] = { l, r };
+	float *out[2] = { ol, or };
+
+	if (conv == NULL) {
+		if (ol != l) {
+			memcpy(ol, l, n * sizeof(float));
+			memcpy(or, r, n * sizeof(float));
+		}
+		return;
+	}
+	iem_conv_process(conv, in, out, n);
+}
+
+static void pass_stage(struct iem_chain *c, uint32_t n)
+{
+	if (!c->stage_fading) {
+		if (c->stage[0] != NULL)
+			stage_run(c->stage[0], c->xl, c->xr, c->xl, c->xr, n);
+		return;
+	}
+
+	stage_run(c->stage[1], c->xl, c->xr, c->yl, c->yr, n);
+	stage_run(c->stage[0], c->xl, c->xr, c->xl, c->xr, n);
+	/* Two convolvers: equal power (their outputs are mostly uncorrelated);
+	 * to or from no stage: equal amplitude (dry and wet are correlated). */
+	const bool power = c->stage[0] != NULL && c->stage[1] != NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pos = c->stage_pos + i;
+		double g = pos >= c->stage_len ? 1.0 : iem_ramp_shape((double)pos / c->stage_len);
+		double a = power ? cos(M_PI_2 * g) : 1.0 - g, b = power ? sin(M_PI_2 * g) : g;
+		c->xl[i] = (float)(a * c->xl[i] + b * c->yl[i]);
+		c->xr[i] = (float)(a * c->xr[i] + b * c->yr[i]);
+	}
+	c->stage_pos += n;
+	if (c->stage_pos >= c->stage_len) {
+		if (c->stage[0] != NULL)
+			__atomic_store_n(&c->stage_retired, c->stage[0], __ATOMIC_RELEASE);
+		c->stage[0] = c->stage[1];
+		c->stage[1] = NULL;
+		c->stage_fading = false;
+	}
+}
+
+/* ---- pass 3: gain, limiter, bypass -------------------------------------- */
+
+static void out_cell_begin(struct iem_chain *c, uint32_t at)
+{
+	if (c->land != NULL && c->land_at == at) {
+		const struct target *t = c->land;
+		ramp_start(&c->gain, t->gain_db, ramp_now(&c->gain, c->ramp_cells));
+		ramp_start(&c->wet, t->params.bypass ? 0.0 : 1.0, ramp_now(&c->wet, c->ramp_cells));
+		c->land = NULL;
+	}
+	ramp_cell_begin(&c->gain, c->ramp_cells);
+	ramp_cell_begin(&c->wet, c->ramp_cells);
+}
+
+static void out_cell_end(struct iem_chain *c)
+{
+	ramp_cell_end(&c->gain, c->ramp_cells);
+	ramp_cell_end(&c->wet, c->ramp_cells);
+}
+
+static void out_frames(struct iem_chain *c, float *outl, float *outr, uint32_t at, uint32_t n)
+{
+	float wl[IEM_CELL], wr[IEM_CELL];
+	const float *xl = c->xl + at, *xr = c->xr + at, *dl = c->dl + at, *dr = c->dr + at;
 
 	double g = c->gain.value;
 	const double dg = c->gain.delta;
 	for (uint32_t i = 0; i < n; i++) {
 		g += dg;
-		wl[i] = (float)(x[i][0] * g);
-		wr[i] = (float)(x[i][1] * g);
+		wl[i] = (float)(xl[i] * g);
+		wr[i] = (float)(xr[i] * g);
 	}
 	c->gain.value = g;
 
@@ -394,25 +700,41 @@ static void process_frames(struct iem_chain *c, const float *inl, const float *i
 	}
 }
 
+static void pass_out(struct iem_chain *c, float *outl, float *outr, uint32_t phase, uint32_t n)
+{
+	uint32_t done = 0;
+
+	while (done < n) {
+		if (phase == 0)
+			out_cell_begin(c, done);
+		uint32_t m = IEM_CELL - phase;
+		if (m > n - done)
+			m = n - done;
+		out_frames(c, outl + done, outr + done, done, m);
+		phase += m;
+		done += m;
+		if (phase == IEM_CELL) {
+			out_cell_end(c);
+			phase = 0;
+		}
+	}
+}
+
 void iem_chain_process(struct iem_chain *c, const float *const in[2], float *const out[2], uint32_t n)
 {
 	unsigned long fpenv = fpenv_enter();
 	uint32_t done = 0;
 
 	fetch(c);
+	fetch_stage(c);
 	while (done < n) {
-		if (c->phase == 0)
-			cell_begin(c);
-		uint32_t m = IEM_CELL - c->phase;
-		if (m > n - done)
-			m = n - done;
-		process_frames(c, in[0] + done, in[1] + done, out[0] + done, out[1] + done, m);
-		c->phase += m;
+		uint32_t m = n - done < CHUNK ? n - done : CHUNK;
+		uint32_t phase = c->phase;
+		/* in may be out: pass 1 copies the input aside first */
+		pass_eq(c, in[0] + done, in[1] + done, m);
+		pass_stage(c, m);
+		pass_out(c, out[0] + done, out[1] + done, phase, m);
 		done += m;
-		if (c->phase == IEM_CELL) {
-			cell_end(c);
-			c->phase = 0;
-		}
 	}
 
 	/* both banks, always: each check also flushes tiny state */

@@ -296,8 +296,9 @@ IEM_EXPORT void iem_conv_get_stats(const struct iem_conv *conv, struct iem_conv_
 /* ---- the chain ------------------------------------------------------- */
 
 /*
- * preamp -> correction EQ -> stage (empty for now) -> output gain ->
- * safety limiter -> out, with bypass crossfading to the dry input.
+ * preamp -> correction EQ -> stage (a 2 x 2 convolver: BRIR or room; none
+ * by default) -> output gain -> safety limiter -> out, with bypass
+ * crossfading to the dry input.
  *
  * Threads: iem_chain_apply() is called from one control thread,
  * iem_chain_process() from one processing thread; they never block each
@@ -314,6 +315,15 @@ struct iem_chain_stats {
 	uint64_t frames;		/* frames processed */
 };
 
+/* What iem_chain_set_stage() did. */
+struct iem_stage_info {
+	double gain_db;		/* applied so that centred sound keeps its loudness */
+	uint32_t length;	/* taps */
+	bool exchanged;		/* crossfaded inside the running convolver */
+};
+
+#define IEM_STAGE_XFADE_MS	50.0	/* a response exchanged in place */
+
 /* RT-safe: no. rate in [IEM_MIN_RATE, IEM_MAX_RATE]. Starts with
  * iem_params_init() defaults. NULL and errno on failure. */
 IEM_EXPORT struct iem_chain *iem_chain_new(uint32_t rate);
@@ -327,6 +337,19 @@ IEM_EXPORT uint32_t iem_chain_get_rate(const struct iem_chain *c);
  * receives the gain figures in effect. -EINVAL leaves the chain as it was. */
 IEM_EXPORT int iem_chain_apply(struct iem_chain *c, const struct iem_params *p,
 		struct iem_headroom *headroom);
+
+/* RT-safe: no (control thread). The stage's responses, 2 x 2 at the
+ * chain's rate (taps { LL, RL, LR, RR }, see struct iem_ir; NULL paths
+ * are silent), or NULL for no stage. The set is scaled so that centred
+ * sound (L = R) keeps its loudness: the power gain of (L -> ear) + (R ->
+ * ear), averaged over octave bands 125 Hz … 8 kHz and both ears, is made
+ * 0 dB; peaks above that are the limiter's. It crossfades in, with no
+ * gap: inside the running convolver when it fits (equal power over
+ * IEM_STAGE_XFADE_MS), else through a new one (over IEM_RAMP_MS). -EINVAL
+ * (not 2 x 2, non-finite or silent), -E2BIG, -ENOMEM: the stage in use
+ * stays. */
+IEM_EXPORT int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir,
+		struct iem_stage_info *info);
 
 /* RT-safe: no (control thread). The parameters last applied. */
 IEM_EXPORT void iem_chain_get_params(const struct iem_chain *c, struct iem_params *p);

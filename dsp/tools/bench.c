@@ -23,10 +23,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "config.h"
@@ -205,7 +207,7 @@ static int bench_eq(uint32_t rate, int runs, double seconds)
 
 struct conv_cell {
 	uint32_t n;
-	double mean_us, p99_us, max_us, core;
+	double mean_us, p99_us, max_us, core, total;
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -260,14 +262,29 @@ static void format_layout(const struct iem_conv_info *info, char *buf, size_t si
 	}
 }
 
-/* Times `calls` calls of n frames, each on its own, into ns[]. */
+static void timespec_add_ns(struct timespec *t, uint64_t ns)
+{
+	ns += (uint64_t)t->tv_nsec;
+	t->tv_sec += (time_t)(ns / 1000000000u);
+	t->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* Times `calls` calls of n frames, each on its own, into ns[]. When
+ * period_ns is not 0, calls start on a real-time clock, one per period,
+ * as a sound server's would: that is what leaves the worker its slack. */
 static void conv_run(struct iem_conv *conv, const struct input *in, uint32_t n,
-		uint32_t calls, uint64_t *ns)
+		uint32_t calls, uint64_t *ns, uint64_t period_ns)
 {
 	uint32_t pos = 0;
-	struct timespec t0, t1;
+	struct timespec t0, t1, next;
 
+	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (uint32_t k = 0; k < calls; k++) {
+		if (period_ns) {
+			timespec_add_ns(&next, period_ns);
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+				;
+		}
 		if (pos + n > in->len)
 			pos = 0;
 		const float *src[2] = { in->l + pos, in->r + pos };
@@ -282,7 +299,7 @@ static void conv_run(struct iem_conv *conv, const struct input *in, uint32_t n,
 	}
 }
 
-static int bench_conv(uint32_t rate, double seconds, bool quick)
+static int bench_conv(uint32_t rate, double seconds, bool quick, bool sync)
 {
 	static const double all_irs[] = { 0.25, 1.0, 4.0 }, quick_irs[] = { 0.25 };
 	static const uint32_t all_sizes[] = { 32, 64, 128, 256, 512, 1024, 2048 };
@@ -325,12 +342,17 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 		in.r[i] = 0.15f * c + 0.1f * noise_float(&seed);
 	}
 
+	/* a sound server's thread asks for exact wake-ups */
+	prctl(PR_SET_TIMERSLACK, 1ul, 0ul, 0ul, 0ul);
 	printf("iemstage-bench conv: 2x2 true-stereo convolver (4 paths), %u Hz, %g s of audio per cell,\n"
-			"  every call timed after a 0.5 s warm-up; %% core = mean call time / call period\n",
-			rate, seconds);
+			"  %s; every call timed after a 0.5 s warm-up.\n"
+			"  call %% = mean call time / call period (the processing thread's load);\n"
+			"  total %% = (all call time + worker thread CPU time) / elapsed time\n",
+			rate, seconds, sync ? "tail levels inline (IEM_CONV_SYNC), calls back to back" :
+			"tail levels on the worker thread, one call per period of real time");
 	/* one more byte for each µ: printf pads bytes, not characters */
-	printf("%6s %5s %10s %10s %10s %8s %10s %9s   %s\n", "IR s", "call", "mean µs", "p99 µs",
-			"max µs", "% core", "x realtime", "flop/smp", "partitions (block x count @ first tap)");
+	printf("%6s %5s %10s %10s %10s %8s %8s %6s %9s   %s\n", "IR s", "call", "mean µs", "p99 µs",
+			"max µs", "call %", "total %", "late", "flop/smp", "partitions (block x count @ first tap)");
 
 	for (size_t r = 0; r < n_irs; r++) {
 		uint32_t len = (uint32_t)(irs[r] * rate);
@@ -348,8 +370,9 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 		}
 		for (uint32_t p = 0; p < 4; p++)
 			make_brir(taps[p], len, rate, p);
+		struct iem_conv_config cfg = { .flags = sync ? IEM_CONV_SYNC : 0 };
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		conv = iem_conv_new(&ir, NULL);
+		conv = iem_conv_new(&ir, &cfg);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (conv == NULL) {
 			fprintf(stderr, "iemstage-bench: cannot make a %u-tap convolver: %s\n",
@@ -362,15 +385,27 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 			const uint32_t n = sizes[s];
 			const uint32_t calls = (uint32_t)ceil(seconds * rate / n);
 			const double period_ns = 1e9 * n / rate;
+			const uint64_t pace = sync ? 0 : (uint64_t)period_ns;
 			struct iem_conv_info info;
+			struct iem_conv_stats st0, st1;
+			struct timespec w0, w1;
 			char layout[160];
 			double sum = 0.0;
 
 			iem_conv_reset(conv);
 			/* the first calls fault pages in and warm the caches; and
 			 * the longest partitions first run after many calls */
-			conv_run(conv, &in, n, (uint32_t)ceil(0.5 * rate / n), NULL);
-			conv_run(conv, &in, n, calls, ns);
+			conv_run(conv, &in, n, (uint32_t)ceil(0.5 * rate / n), NULL, pace);
+			iem_conv_get_stats(conv, &st0);
+			clock_gettime(CLOCK_MONOTONIC, &w0);
+			conv_run(conv, &in, n, calls, ns, pace);
+			clock_gettime(CLOCK_MONOTONIC, &w1);
+			/* the worker's last job may still be running: let it
+			 * finish before reading its CPU time */
+			struct timespec settle = { 0, 20000000 };
+			nanosleep(&settle, NULL);
+			iem_conv_get_stats(conv, &st1);
+			double wall_ns = (w1.tv_sec - w0.tv_sec) * 1e9 + (w1.tv_nsec - w0.tv_nsec);
 
 			for (uint32_t k = 0; k < calls; k++)
 				sum += (double)ns[k];
@@ -381,12 +416,14 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 			c->p99_us = ns[(uint32_t)ceil(0.99 * calls) - 1] / 1e3;
 			c->max_us = ns[calls - 1] / 1e3;
 			c->core = 100.0 * sum / calls / period_ns;
+			c->total = 100.0 * (sum + (double)(st1.worker_ns - st0.worker_ns)) /
+				(pace ? wall_ns : sum);
 
 			iem_conv_get_info(conv, &info);
 			format_layout(&info, layout, sizeof(layout));
-			printf("%6.2f %5u %9.2f %9.2f %9.2f %8.3f %10.0f %9.0f   %s\n", irs[r], n,
-					c->mean_us, c->p99_us, c->max_us, c->core,
-					period_ns / (sum / calls), info.flops_per_sample, layout);
+			printf("%6.2f %5u %9.2f %9.2f %9.2f %8.3f %8.3f %6" PRIu64 " %9.0f   %s\n", irs[r], n,
+					c->mean_us, c->p99_us, c->max_us, c->core, pace ? c->total : c->core,
+					st1.late - st0.late, info.flops_per_sample, layout);
 			fflush(stdout);
 		}
 		printf("%6s  (made in %.0f ms: FFT plans and transformed responses)\n", "", made_ms);
@@ -396,7 +433,7 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 	/* the sizes a PipeWire quantum usually has, in the peer's format */
 	printf("\n");
 	for (size_t r = 0; r < n_irs; r++) {
-		char cores[96] = "", quanta[96] = "";
+		char cores[96] = "", totals[96] = "", quanta[96] = "";
 		double p99_lo = INFINITY, p99_hi = 0.0;
 		size_t cl = 0, ql = 0;
 
@@ -404,15 +441,17 @@ static int bench_conv(uint32_t rate, double seconds, bool quick)
 			const struct conv_cell *c = &cells[r][s];
 			if (c->n != 64 && c->n != 256 && c->n != 1024)
 				continue;
-			cl += (size_t)snprintf(cores + cl, sizeof(cores) - cl, "%s%.1f", cl ? " / " : "", c->core);
+			snprintf(totals + strlen(totals), sizeof(totals) - strlen(totals), "%s%.2f",
+					cl ? " / " : "", sync ? c->core : c->total);
+			cl += (size_t)snprintf(cores + cl, sizeof(cores) - cl, "%s%.2f", cl ? " / " : "", c->core);
 			ql += (size_t)snprintf(quanta + ql, sizeof(quanta) - ql, "%s%u", ql ? " / " : "", c->n);
 			p99_lo = fmin(p99_lo, c->p99_us);
 			p99_hi = fmax(p99_hi, c->p99_us);
 		}
 		if (cl == 0)
 			continue;
-		printf("ours: %.2f s BRIR, 4 paths: %s %% of a core at call size %s, p99 %.0f-%.0f µs\n",
-				irs[r], cores, quanta, p99_lo, p99_hi);
+		printf("ours: %.2f s BRIR, 4 paths: %s %% of a core in all (%s %% in the processing thread) at call size %s, p99 %.0f-%.0f µs\n",
+				irs[r], totals, cores, quanta, p99_lo, p99_hi);
 	}
 	printf("peer (quoted from the project's reference measurement, not measured in this run): %s\n", PEER_CONV_QUOTE);
 	res = 0;
@@ -430,13 +469,15 @@ done:
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]\n"
-		"       iemstage-bench conv [--seconds S] [--rate R] [--quick]\n"
+		"       iemstage-bench conv [--seconds S] [--rate R] [--quick] [--sync]\n"
 		"Prints figures; never fails on time.\n"
 		"  eq            10-band EQ chain next to the peer's biquads, blocks 64/256/1024\n"
 		"  conv          2x2 convolver, 0.25/1/4 s responses, calls of 32 … 2048 frames:\n"
-		"                mean, p99 and max per call\n"
+		"                mean, p99 and max per call, paced in real time\n"
+		"  --sync        conv: no worker thread, calls back to back\n"
 		"  --runs N      eq: timed runs per block size (default 9; median printed)\n"
-		"  --seconds S   audio per run (eq) or per IR and call size (conv) (default 10)\n"
+		"  --seconds S   audio per run (eq, default 10) or per IR and call size\n"
+		"                (conv, default 3)\n"
 		"  --rate R      sample rate (default 48000)\n"
 		"  --quick       eq: 1 run of 0.5 s; conv: the 0.25 s IR at calls of 64 and\n"
 		"                1024, 0.5 s each: checks that it runs\n");
@@ -449,12 +490,13 @@ int main(int argc, char *argv[])
 		{ "seconds", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "sync", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int runs = 9, o;
-	bool quick = false;
+	bool quick = false, sync = false, seconds_set = false;
 	double seconds = 10.0;
 	unsigned long rate = 48000;
 	char *end;
@@ -474,6 +516,10 @@ int main(int argc, char *argv[])
 				fprintf(stderr, "iemstage-bench: --seconds takes 0.01 … 3600\n");
 				return 2;
 			}
+			seconds_set = true;
+			break;
+		case 'S':
+			sync = true;
 			break;
 		case 'r':
 			rate = strtoul(optarg, &end, 10);
@@ -485,6 +531,7 @@ int main(int argc, char *argv[])
 		case 'q':
 			runs = 1;
 			seconds = 0.5;
+			seconds_set = true;
 			quick = true;
 			break;
 		case 'V':
@@ -505,7 +552,7 @@ int main(int argc, char *argv[])
 	if (strcmp(argv[optind], "eq") == 0)
 		return bench_eq((uint32_t)rate, runs, seconds);
 	if (strcmp(argv[optind], "conv") == 0)
-		return bench_conv((uint32_t)rate, seconds, quick);
+		return bench_conv((uint32_t)rate, seconds_set ? seconds : 3.0, quick, sync);
 	usage(stderr);
 	return 2;
 }

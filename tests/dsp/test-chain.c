@@ -463,6 +463,144 @@ static void test_fpenv(void)
 #endif
 }
 
+/* ---- the stage ---------------------------------------------------------- */
+
+/* Direct 2 x 2 convolution in double at frame t (taps { LL, RL, LR, RR }). */
+static double stage_direct(const float *const *taps, uint32_t len, const float *il, const float *ir,
+		uint32_t o, size_t t)
+{
+	double y = 0.0;
+	const float *a = taps[o * 2], *b = taps[o * 2 + 1];
+	for (size_t j = 0; j < len && j <= t; j++)
+		y += (a ? (double)a[j] * il[t - j] : 0.0) + (b ? (double)b[j] * ir[t - j] : 0.0);
+	return y;
+}
+
+static void run_sizes(struct iem_chain *c, const float *il, const float *ir, float *ol, float *or,
+		size_t from, size_t to, uint64_t *seed)
+{
+	for (size_t done = from; done < to;) {
+		uint64_t r = test_rand(seed);
+		uint32_t m = r % 5 == 0 ? 1 + (uint32_t)(r >> 8) % 4096 : 1 + (uint32_t)(r >> 8) % 256;
+		if (m > to - done)
+			m = (uint32_t)(to - done);
+		const float *in[2] = { il + done, ir + done };
+		float *out[2] = { ol + done, or + done };
+		iem_chain_process(c, in, out, m);
+		done += m;
+	}
+}
+
+static void test_stage(void)
+{
+	const uint32_t len = 20000;
+	const size_t n = RATE * 2;
+	float *taps[4], *il, *ir, *ol, *or, *ol2, *or2;
+	uint64_t seed = 321;
+	struct iem_params p;
+	struct iem_stage_info info;
+
+	for (int k = 0; k < 4; k++) {
+		taps[k] = test_alloc(len, sizeof(float));
+		for (uint32_t j = k == 1 || k == 2 ? 30 : 0; j < len; j++)
+			taps[k][j] = (float)(test_noise(&seed) * exp(-6.0 * j / len) * (k == 1 || k == 2 ? 0.5 : 1.0));
+	}
+	il = test_alloc(n, sizeof(float));
+	ir = test_alloc(n, sizeof(float));
+	ol = test_alloc(n, sizeof(float));
+	or = test_alloc(n, sizeof(float));
+	ol2 = test_alloc(n, sizeof(float));
+	or2 = test_alloc(n, sizeof(float));
+	for (size_t i = 0; i < n; i++) {
+		il[i] = (float)(0.02 * test_noise(&seed));
+		ir[i] = (float)(0.02 * test_noise(&seed));
+	}
+	iem_params_init(&p);
+	struct iem_ir brir = { 2, 2, len, (const float *const *)taps };
+
+	/* on: after the fade-in, the output is the scaled convolution */
+	struct iem_chain *c = chain_with(&p, true);
+	int res = iem_chain_set_stage(c, &brir, &info);
+	check(res == 0 && !info.exchanged && info.length == len,
+			"stage: a 2x2 %u-tap response is taken (gain %.2f dB for unity loudness)", len, info.gain_db);
+	run_sizes(c, il, ir, ol, or, 0, n, &seed);
+	const double scale = pow(10.0, info.gain_db / 20.0);
+	double err = 0.0, peak = 0.0;
+	for (size_t q = 0; q < 4000; q++) {
+		size_t t = RATE / 5 + test_rand(&seed) % (n - RATE / 5);
+		for (uint32_t o = 0; o < 2; o++) {
+			double want = scale * stage_direct((const float *const *)taps, len, il, ir, o, t);
+			err = fmax(err, fabs((o ? or : ol)[t] - want));
+			peak = fmax(peak, fabs(want));
+		}
+	}
+	check(db(err / peak) <= -100.0, "stage: output is the response's convolution, scaled: max error %.1f dB re peak",
+			db(err / peak));
+
+	/* call sizes do not matter with a stage either */
+	struct iem_chain *c2 = chain_with(&p, true);
+	iem_chain_set_stage(c2, &brir, NULL);
+	static const uint32_t s64[] = { 64, 0 };
+	test_run(c2, il, ir, ol2, or2, n, s64);
+	double worst = 0.0;
+	for (size_t i = 0; i < n; i++)
+		worst = fmax(worst, fmax(fabs(ol[i] - ol2[i]), fabs(or[i] - or2[i])));
+	check(worst <= 1e-6, "stage: calls of 64 give the output of random calls 1 … 4096 (max difference %.3g)", worst);
+	iem_chain_free(c2);
+
+	/* a bad set is refused and the stage in use stays */
+	float *nan_taps[4] = { taps[0], taps[1], taps[2], test_alloc(len, sizeof(float)) };
+	nan_taps[3][100] = NAN;
+	struct iem_ir bad = { 2, 2, len, (const float *const *)nan_taps };
+	check(iem_chain_set_stage(c, &bad, NULL) == -EINVAL, "stage: a response with NaN is refused (-EINVAL)");
+	struct iem_ir mono = { 1, 1, len, (const float *const *)taps };
+	check(iem_chain_set_stage(c, &mono, NULL) == -EINVAL, "stage: a 1x1 response is refused (-EINVAL)");
+	run_sizes(c, il, ir, ol2, or2, 0, n, &seed);
+	err = 0.0;
+	for (size_t q = 0; q < 500; q++) {
+		size_t t = len + test_rand(&seed) % (n - len);
+		double want = scale * stage_direct((const float *const *)taps, len, il, ir, 0, t);
+		err = fmax(err, fabs(ol2[t] - want));
+	}
+	check(db(err / peak) <= -100.0, "stage: after the refusals the same response is still in use (%.1f dB)", db(err / peak));
+
+	/* a set that fits is exchanged inside the running convolver */
+	for (int k = 0; k < 4; k++)
+		for (uint32_t j = 0; j < len; j++)
+			nan_taps[k == 3 ? 3 : k][j] = k == 3 ? taps[3][j] * 0.5f : nan_taps[k][j];
+	struct iem_ir other = { 2, 2, len, (const float *const *)nan_taps };
+	res = iem_chain_set_stage(c, &other, &info);
+	check(res == 0 && info.exchanged,
+			"stage: a set that fits is exchanged in place (gain %.2f dB)", info.gain_db);
+
+	/* off: back to the dry path after the fade-out */
+	check(iem_chain_set_stage(c, NULL, NULL) == 0, "stage: off");
+	run_sizes(c, il, ir, ol, or, 0, n / 2, &seed);
+	run_sizes(c, il, ir, ol, or, n / 2, n, &seed);
+	worst = 0.0;
+	for (size_t t = RATE / 2; t < n; t++)
+		worst = fmax(worst, fmax(fabs(ol[t] - il[t]), fabs(or[t] - ir[t])));
+	check(worst <= 1e-7, "stage: off gives the dry signal back (max difference %.3g)", worst);
+	iem_chain_free(c);
+
+	/* unity loudness: a delta on LL and RR (cross paths NULL) is 0 dB */
+	float *delta = test_alloc(len, sizeof(float));
+	delta[0] = 1.0f;
+	const float *id[4] = { delta, NULL, NULL, delta };
+	struct iem_ir ident = { 2, 2, len, id };
+	c = chain_with(&p, true);
+	res = iem_chain_set_stage(c, &ident, &info);
+	check(res == 0 && fabs(info.gain_db) < 0.01,
+			"stage: an identity response needs no gain (%.4f dB)", info.gain_db);
+	iem_chain_free(c);
+
+	free(delta);
+	free(nan_taps[3]);
+	for (int k = 0; k < 4; k++)
+		free(taps[k]);
+	free(il); free(ir); free(ol); free(or); free(ol2); free(or2);
+}
+
 int main(void)
 {
 	test_fpenv();
@@ -472,5 +610,6 @@ int main(void)
 	test_headroom();
 	test_limiter_transparent();
 	test_lifecycle();
+	test_stage();
 	return iem_test_done();
 }

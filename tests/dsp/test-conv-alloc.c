@@ -332,6 +332,20 @@ int main(void)
 	iem_params_init(&params);
 	memcpy(params.band, iem_example_eq10, sizeof(iem_example_eq10));
 	iem_chain_apply(chain, &params, NULL);
+	/* with a stage, exchanged in place, switched off and on again */
+	float *brir[4];
+	uint64_t bseed = 11;
+	for (int p = 0; p < 4; p++) {
+		brir[p] = test_alloc(RATE / 2, sizeof(float));
+		for (uint32_t j = 0; j < RATE / 2; j++)
+			brir[p][j] = (float)(0.05 * test_noise(&bseed) * exp(-8.0 * j / RATE));
+	}
+	struct iem_ir stage = { 2, 2, RATE / 2, (const float *const *)brir };
+	if (iem_chain_set_stage(chain, &stage, NULL) < 0) {
+		printf("Bail out! cannot set the chain's stage\n");
+		return 1;
+	}
+	uint32_t stage_changes = 0;
 	unsigned long total_allocs = 0, total_frees = 0;
 	uint32_t applies = 0;
 	resets = 0;
@@ -342,6 +356,12 @@ int main(void)
 			params.output_gain = -(double)(k % 7);
 			iem_chain_apply(chain, &params, NULL);
 			applies++;
+		}
+		if (k % 20000 == 5000) {
+			/* in place, off, on, in place, … */
+			stage.length = RATE / 2 - (k / 20000) * 1000;
+			iem_chain_set_stage(chain, k % 60000 == 25000 ? NULL : &stage, NULL);
+			stage_changes++;
 		}
 		count_start();
 		if (reset_before(k)) {
@@ -356,8 +376,10 @@ int main(void)
 		total_frees += frees;
 	}
 	check(total_allocs == 0 && total_frees == 0,
-			"%lu allocations and %lu frees in %u process calls and %u resets (chain, %u applies in between)",
-			total_allocs, total_frees, N_CALLS, resets, applies);
+			"%lu allocations and %lu frees in %u process calls and %u resets (chain with a 0.5 s stage, %u applies and %u stage changes in between)",
+			total_allocs, total_frees, N_CALLS, resets, applies, stage_changes);
+	for (int p = 0; p < 4; p++)
+		free(brir[p]);
 
 	iem_conv_free(conv22);
 	iem_conv_free(conv11);
