@@ -75,13 +75,22 @@ struct kernel {
 	double flops;
 };
 
-/* What a tail job needs, copied when it is posted. */
+/* What a tail job needs, copied when it is posted, and where it is: a job
+ * is a sequence of units (an input's transform, one partition's
+ * multiply-accumulate, an output's inverse transform) that can be run all
+ * at once or a few per call. */
 struct job {
 	struct kernel *k[2];	/* k[1]: the incoming kernel, or NULL */
 	uint64_t t0;		/* absolute frame of the first output frame */
 	uint64_t xf_start;
+	uint64_t posted;	/* absolute frame it was posted at */
 	uint32_t at;		/* ring index of t0 */
 	uint32_t slot;		/* input slot */
+	/* progress */
+	uint32_t unit, n_units;	/* units done, in all */
+	uint32_t i, s, o, p;	/* cursor: input, kernel slot, output, partition */
+	bool fresh;		/* the accumulator of (s, o) is still to be cleared */
+	bool active;		/* a spread job in progress */
 };
 
 struct level {
@@ -100,6 +109,9 @@ struct level {
 	float *fdl[IEM_CONV_MAX_INPUTS];	/* parts x stride */
 	float *ring[IEM_CONV_MAX_OUTPUTS];	/* levels >= 1 */
 	float *spec, *time;			/* scratch of whoever runs this level */
+	float *acc[2][IEM_CONV_MAX_OUTPUTS];	/* levels >= 1: per kernel and output */
+	bool spread;		/* its jobs run a few units per call, in the
+				 * processing thread, instead of on the worker */
 	struct job job;
 	_Atomic uint32_t state;
 };
@@ -121,7 +133,7 @@ struct iem_conv {
 	/* shared */
 	_Atomic(struct kernel *) pending;
 	_Atomic(struct kernel *) retired;
-	_Atomic uint64_t n_async, n_inline, n_late, n_exchanges, worker_ns, last_xf_start;
+	_Atomic uint64_t n_async, n_inline, n_spread, n_late, n_exchanges, worker_ns, last_xf_start;
 	_Atomic bool quit;
 	sem_t wake;
 	pthread_t worker;
@@ -345,37 +357,106 @@ static void ring_add(const struct iem_conv *c, const struct job *job, uint32_t s
 	}
 }
 
-/* The job of a level >= 1: transform the completed block into the FDL,
- * then each kernel's output for [t0, t0 + 2B) into the ring. Runs in the
- * worker or inline, never both (see the state word). */
-static void run_job(const struct iem_conv *c, struct level *l, uint32_t lvl)
+/* Units of a job: n_in transforms, then for each kernel and output its
+ * partitions' multiply-accumulates and one inverse transform. */
+static uint32_t job_units(const struct iem_conv *c, const struct job *job, uint32_t lvl)
 {
-	const struct job *job = &l->job;
-	const uint32_t bins = l->block + 1;
+	uint32_t n = c->n_in;
 
-	for (uint32_t i = 0; i < c->n_in; i++) {
-		float *in = l->in[job->slot][i];
-		iem_fft_forward(l->fft, in, fdl_slot(l, i, l->cur));
-		memset(in, 0, l->block * sizeof(float));
-	}
 	for (uint32_t s = 0; s < 2; s++) {
 		const struct kernel *k = job->k[s];
 		if (k == NULL || k->parts[lvl] == 0)
 			continue;
 		for (uint32_t o = 0; o < c->n_out; o++) {
-			memset(l->spec, 0, l->stride * sizeof(float));
-			for (uint32_t i = 0; i < c->n_in; i++) {
-				if (!k->live[o][i])
-					continue;
-				for (uint32_t p = 0; p < k->parts[lvl]; p++)
-					cmac(l->spec, fdl_slot(l, i, (l->cur + p) % l->parts),
-							h_slot(c, k, lvl, o, i, p), bins);
-			}
-			iem_fft_inverse(l->fft, l->spec, l->time);
-			ring_add(c, job, s, l->ring[o], l->ring_len, l->time, l->size);
+			for (uint32_t i = 0; i < c->n_in; i++)
+				if (k->live[o][i])
+					n += k->parts[lvl];
+			n++;
 		}
 	}
-	l->cur = (l->cur + l->parts - 1) % l->parts;
+	return n;
+}
+
+static void job_start(const struct iem_conv *c, struct job *job, uint32_t lvl)
+{
+	job->unit = 0;
+	job->n_units = job_units(c, job, lvl);
+	job->i = job->s = job->o = job->p = 0;
+	job->fresh = true;
+}
+
+/* Moves the cursor past kernels, paths and partitions with nothing to do;
+ * false when the job is finished. */
+static bool job_seek(const struct iem_conv *c, struct job *job, uint32_t lvl)
+{
+	while (job->s < 2) {
+		const struct kernel *k = job->k[job->s];
+		if (k == NULL || k->parts[lvl] == 0 || job->o >= c->n_out) {
+			job->s++;
+			job->o = job->i = job->p = 0;
+			job->fresh = true;
+			continue;
+		}
+		/* i == n_in: the inverse transform of output o */
+		if (job->i < c->n_in && (!k->live[job->o][job->i] || job->p >= k->parts[lvl])) {
+			job->i++;
+			job->p = 0;
+			continue;
+		}
+		return true;
+	}
+	return false;
+}
+
+/* The job of a level >= 1, up to `until` units: transform the completed
+ * block into the FDL, then each kernel's output for [t0, t0 + 2B) into
+ * the ring. Runs in the worker, or in the processing thread, never both
+ * (see the state word). Whoever runs it, the arithmetic is the same. */
+static void job_run(const struct iem_conv *c, struct level *l, uint32_t lvl, uint32_t until)
+{
+	struct job *job = &l->job;
+	const uint32_t bins = l->block + 1;
+
+	if (until > job->n_units)
+		until = job->n_units;
+	while (job->unit < until) {
+		if (job->unit < c->n_in) {
+			float *in = l->in[job->slot][job->unit];
+			iem_fft_forward(l->fft, in, fdl_slot(l, job->unit, l->cur));
+			memset(in, 0, l->block * sizeof(float));
+			job->unit++;
+			continue;
+		}
+		if (!job_seek(c, job, lvl))
+			break;
+		const struct kernel *k = job->k[job->s];
+		float *acc = l->acc[job->s][job->o];
+		if (job->fresh) {
+			memset(acc, 0, l->stride * sizeof(float));
+			job->fresh = false;
+		}
+		if (job->i < c->n_in) {
+			cmac(acc, fdl_slot(l, job->i, (l->cur + job->p) % l->parts),
+					h_slot(c, k, lvl, job->o, job->i, job->p), bins);
+			job->p++;
+		} else {
+			iem_fft_inverse(l->fft, acc, l->time);
+			ring_add(c, job, job->s, l->ring[job->o], l->ring_len, l->time, l->size);
+			job->o++;
+			job->i = job->p = 0;
+			job->fresh = true;
+		}
+		job->unit++;
+	}
+	if (job->unit >= job->n_units) {
+		l->cur = (l->cur + l->parts - 1) % l->parts;
+		job->active = false;
+	}
+}
+
+static void run_job(const struct iem_conv *c, struct level *l, uint32_t lvl)
+{
+	job_run(c, l, lvl, UINT32_MAX);
 }
 
 /* Processing thread: make sure the level's job in flight is finished. */
@@ -383,6 +464,11 @@ static void settle(struct iem_conv *c, struct level *l, uint32_t lvl)
 {
 	uint32_t expect = JOB_PENDING;
 
+	if (l->job.active) {
+		/* a spread job: the rest of it, now */
+		run_job(c, l, lvl);
+		return;
+	}
 	if (atomic_load_explicit(&l->state, memory_order_acquire) == JOB_IDLE)
 		return;
 	if (atomic_compare_exchange_strong_explicit(&l->state, &expect, JOB_RUNNING,
@@ -466,8 +552,11 @@ struct iem_conv *iem_conv_free(struct iem_conv *c)
 			iem_fft_free_buffer(l->in[1][i]);
 			iem_fft_free_buffer(l->fdl[i]);
 		}
-		for (uint32_t o = 0; o < IEM_CONV_MAX_OUTPUTS; o++)
+		for (uint32_t o = 0; o < IEM_CONV_MAX_OUTPUTS; o++) {
 			iem_fft_free_buffer(l->ring[o]);
+			iem_fft_free_buffer(l->acc[0][o]);
+			iem_fft_free_buffer(l->acc[1][o]);
+		}
 		iem_fft_free_buffer(l->spec);
 		iem_fft_free_buffer(l->time);
 		iem_fft_free(l->fft);
@@ -496,9 +585,13 @@ static int setup_level(struct iem_conv *c, struct level *l, bool head)
 	}
 	if (!head) {
 		l->ring_len = l->offset + l->block;
-		for (uint32_t o = 0; o < c->n_out; o++)
-			if ((l->ring[o] = iem_fft_alloc(l->ring_len)) == NULL)
+		for (uint32_t o = 0; o < c->n_out; o++) {
+			l->ring[o] = iem_fft_alloc(l->ring_len);
+			l->acc[0][o] = iem_fft_alloc(l->stride);
+			l->acc[1][o] = iem_fft_alloc(l->stride);
+			if (!l->ring[o] || !l->acc[0][o] || !l->acc[1][o])
 				return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -556,6 +649,14 @@ struct iem_conv *iem_conv_new(const struct iem_ir *ir, const struct iem_conv_con
 			goto error;
 		c->have_worker = true;
 	}
+	/* Level 1's job (two 1024-point transforms per channel and 14
+	 * partitions) is small: spread over the calls of its block it costs
+	 * less than waking a thread. Longer levels go to the worker, whose
+	 * 8192-point transforms would not spread evenly; without a worker
+	 * they are spread too. */
+	for (uint32_t k = 1; k < c->n_levels; k++)
+		c->lv[k].spread = !c->have_worker ||
+			(k == 1 && !(c->flags & IEM_CONV_WORKER_ALL));
 	return c;
 
 error:
@@ -755,11 +856,19 @@ static void post_job(struct iem_conv *c, struct level *l, uint32_t lvl, uint32_t
 	}
 	l->wslot ^= 1;
 	l->fill = 0;
+	job_start(c, job, lvl);
 
-	if (!c->have_worker || left >= l->block) {
-		/* Due within this call (or no worker): now. */
+	if (left >= l->block) {
+		/* Due within this call: now. */
 		run_job(c, l, lvl);
 		atomic_fetch_add_explicit(&c->n_inline, 1, memory_order_relaxed);
+		return;
+	}
+	if (l->spread) {
+		/* A few units with every call until the deadline. */
+		job->posted = c->now;
+		job->active = true;
+		atomic_fetch_add_explicit(&c->n_spread, 1, memory_order_relaxed);
 		return;
 	}
 	atomic_store_explicit(&l->state, JOB_PENDING, memory_order_release);
@@ -808,6 +917,11 @@ void iem_conv_process(struct iem_conv *c, const float *const *in, float *const *
 
 		for (uint32_t k = 1; k < c->n_levels; k++) {
 			struct level *l = &c->lv[k];
+			if (l->job.active) {
+				/* on schedule: the share of the block gone by */
+				uint64_t since = c->now - l->job.posted;
+				job_run(c, l, k, (uint32_t)((uint64_t)l->job.n_units * since / l->block));
+			}
 			l->fill += m;
 			if (l->fill == l->block)
 				post_job(c, l, k, n - pos);
@@ -835,6 +949,7 @@ void iem_conv_get_stats(const struct iem_conv *c, struct iem_conv_stats *s)
 	memset(s, 0, sizeof(*s));
 	s->jobs_async = atomic_load_explicit(&m->n_async, memory_order_relaxed);
 	s->jobs_inline = atomic_load_explicit(&m->n_inline, memory_order_relaxed);
+	s->jobs_spread = atomic_load_explicit(&m->n_spread, memory_order_relaxed);
 	s->late = atomic_load_explicit(&m->n_late, memory_order_relaxed);
 	s->exchanges = atomic_load_explicit(&m->n_exchanges, memory_order_relaxed);
 	s->worker_ns = atomic_load_explicit(&m->worker_ns, memory_order_relaxed);

@@ -239,8 +239,9 @@ struct iem_conv_info {
 /* What the convolver has done (counters since creation). */
 struct iem_conv_stats {
 	uint64_t jobs_async;	/* tail blocks computed by the worker thread */
-	uint64_t jobs_inline;	/* … in the processing thread: due within the call,
-				 * no worker, or not started by the worker in time */
+	uint64_t jobs_inline;	/* … in the processing thread at once: due within
+				 * the call, or not started by the worker in time */
+	uint64_t jobs_spread;	/* … in the processing thread a few units per call */
 	uint64_t late;		/* deadline reached while the worker was still on
 				 * the block: the processing thread waited */
 	uint64_t exchanges;	/* IR exchanges completed */
@@ -250,6 +251,7 @@ struct iem_conv_stats {
 };
 
 #define IEM_CONV_SYNC			(1u << 0)	/* no worker thread */
+#define IEM_CONV_WORKER_ALL		(1u << 1)	/* level 1 on the worker too */
 #define IEM_CONV_XFADE_DEFAULT		2048u		/* frames: 43 ms at 48 kHz */
 #define IEM_CONV_MAX_XFADE		(1u << 20)
 

@@ -131,8 +131,8 @@ static void test_against_direct(uint32_t n_in, uint32_t n_out, uint32_t length, 
 	double rel = db(err / peak);
 	struct iem_conv_stats st;
 	iem_conv_get_stats(c, &st);
-	check(rel <= -110.0, "%ux%u, %u taps (%s, %s), random call sizes 1 … 8192: max error %.1f dB re output peak (worst at frame %zu; tail blocks: %" PRIu64 " on the worker, %" PRIu64 " inline, %" PRIu64 " waited for)",
-			n_in, n_out, length, lay, mode, rel, worst_t, st.jobs_async, st.jobs_inline, st.late);
+	check(rel <= -110.0, "%ux%u, %u taps (%s, %s), random call sizes 1 … 8192: max error %.1f dB re output peak (worst at frame %zu; tail blocks: %" PRIu64 " on the worker, %" PRIu64 " spread, %" PRIu64 " inline, %" PRIu64 " waited for)",
+			n_in, n_out, length, lay, mode, rel, worst_t, st.jobs_async, st.jobs_spread, st.jobs_inline, st.late);
 
 	iem_conv_free(c);
 	for (uint32_t k = 0; k < n_in * n_out; k++)
@@ -401,8 +401,8 @@ static void test_worker_same(void)
 			for (size_t t = 0; t < n; t++)
 				diff += memcmp(&o1[i][t], &o2[i][t], sizeof(float)) != 0;
 		check(diff == 0 && st.jobs_async > 0,
-				"2x2, %u taps: worker and one-thread outputs are bit-identical (%zu frames differ; %" PRIu64 " blocks on the worker, %" PRIu64 " inline, %" PRIu64 " waited for)",
-				length, diff, st.jobs_async, st.jobs_inline, st.late);
+				"2x2, %u taps: worker and one-thread outputs are bit-identical (%zu frames differ; %" PRIu64 " blocks on the worker, %" PRIu64 " spread, %" PRIu64 " inline, %" PRIu64 " waited for)",
+				length, diff, st.jobs_async, st.jobs_spread, st.jobs_inline, st.late);
 	}
 	iem_conv_free(a);
 	iem_conv_free(b);
