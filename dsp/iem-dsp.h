@@ -295,6 +295,72 @@ IEM_EXPORT void iem_conv_get_info(const struct iem_conv *conv, struct iem_conv_i
 /* RT-safe: yes, any thread. */
 IEM_EXPORT void iem_conv_get_stats(const struct iem_conv *conv, struct iem_conv_stats *stats);
 
+/* ---- impulse-response files ------------------------------------------ */
+
+/* How the channels of an IR file map onto the 2 x 2 convolver (speakers
+ * L, R -> ears L, R). Channel names give the speaker, then the ear. */
+enum iem_ir_layout {
+	IEM_IR_LAYOUT_AUTO,		/* "auto": from the channel count */
+	IEM_IR_LAYOUT_STEREO,		/* "stereo": 2 channels, L->L and R->R only */
+	IEM_IR_LAYOUT_TRUE_STEREO,	/* "true-stereo": 4 channels, LL, LR, RL, RR */
+	IEM_IR_LAYOUT_HESUVI,		/* "hesuvi": 14 or 7 channels, HeSuVi's hrir.wav;
+					 * the front-left and front-right speakers are used */
+	IEM_IR_LAYOUT_COUNT
+};
+
+/* An IR file, loaded: always 2 inputs x 2 outputs in the convolver's order,
+ * taps = { LL, RL, LR, RR }; ready for iem_conv_new(&f->ir, …). */
+struct iem_ir_file {
+	struct iem_ir ir;		/* at `rate`; stereo layout: taps[1] and taps[2]
+					 * are NULL (silent paths) */
+	uint32_t rate;			/* Hz, the rate ir is at: the one asked for */
+	uint32_t file_rate;		/* Hz, as stored */
+	uint32_t file_channels;
+	uint32_t file_frames;		/* as stored: before trimming and resampling */
+	enum iem_ir_layout layout;	/* as resolved, never AUTO */
+	/* dB, the largest gain from the speakers in phase to either ear:
+	 * max over ear o and frequency of |H(L->o)| + |H(R->o)|, sampled at
+	 * min(65536, >= 2 x length) frequencies; -150 for a silent file.
+	 * What a preamp must take off for the convolver never to gain. */
+	double peak_gain_db;
+	/* private: the buffers behind ir.taps (paths may share one) */
+	const float *paths[4];
+	float *buf[4];
+};
+
+/* RT-safe: no. Loads an IR file (whatever libsndfile reads: WAV, RF64,
+ * FLAC, …) as a 2 x 2 response at `rate`:
+ * - channels by layout; AUTO takes 2 as stereo, 4 as true stereo, 14 and
+ *   7 as HeSuVi. HeSuVi's 14 channels are FL->L, FL->R, SL->L, SL->R,
+ *   BL->L, BL->R, FC->L, FR->R, FR->L, SR->R, SR->L, BR->R, BR->L, FC->R
+ *   (0 … 13): taps = { 0, 8, 1, 7 }. Its 7-channel files hold the first
+ *   seven, the right-hand speakers mirroring the left: taps = { 0, 1, 1, 0 };
+ * - resampled with a linear-phase windowed sinc when the file's rate is
+ *   not `rate` (no delay added: a tap at t s stays at t s);
+ * - trailing silence (below -150 dBFS on every path) trimmed, at least one
+ *   tap kept; no gain applied.
+ * Refused before its audio is allocated: not an audio file, a channel
+ * count other than 2, 4, 14 or 7 (or one the layout does not take), no
+ * frames, a rate outside IEM_MIN_RATE … IEM_MAX_RATE, more than
+ * IEM_CONV_MAX_TAPS taps at `rate` (trailing silence included), more than
+ * 2^23 frames, a WAV whose data chunk announces more than the file holds
+ * (cut short: refused, not loaded in part); while reading, the first
+ * sample that is not finite.
+ * Returns 0 and *out (free it with iem_ir_file_free()), or a negative errno
+ * with *out NULL and err (when not NULL) a sentence starting with the path:
+ * -ENOENT, -EACCES, -EISDIR, … (opening), -EINVAL (not a usable IR file,
+ * bad arguments), -E2BIG (too long), -EIO (read error), -ENOMEM. */
+IEM_EXPORT int iem_ir_file_load(const char *path, uint32_t rate, enum iem_ir_layout layout,
+		struct iem_ir_file **out, char *err, size_t err_size);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_ir_file *iem_ir_file_free(struct iem_ir_file *f);
+
+/* RT-safe: yes. "auto", "stereo", "true-stereo", "hesuvi"; NULL for an
+ * unknown layout. */
+IEM_EXPORT const char *iem_ir_layout_name(enum iem_ir_layout layout);
+/* RT-safe: yes. The layout for a name, or -EINVAL. */
+IEM_EXPORT int iem_ir_layout_from_name(const char *name);
+
 /* ---- the chain ------------------------------------------------------- */
 
 /*
