@@ -63,6 +63,7 @@ struct options {
 	enum mode mode;
 	int n_modes;
 	const char *eq_path;
+	const char *brir_path;
 	const char **sets;
 	size_t n_sets;
 	const struct format_info *format;
@@ -156,17 +157,22 @@ static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const ch
 
 static void print_help(void)
 {
-	printf("Usage: " NAME " IN OUT [--eq FILE] [--set NAME=VALUE]... [--format FMT] [--quiet]\n"
+	printf("Usage: " NAME " IN OUT [--eq FILE] [--brir FILE] [--set NAME=VALUE]... [--format FMT] [--quiet]\n"
 	       "       " NAME " --demo-piece OUT [--rate R] [--seconds S]\n"
 	       "       " NAME " --list-params | --help | --version\n"
 	       "\n"
 	       "Runs an audio file through the iemstage DSP chain (preamp, correction EQ,\n"
-	       "output gain, safety limiter) at the file's own sample rate and writes the\n"
+	       "stage, output gain, safety limiter) at the file's own sample rate and writes the\n"
 	       "result as a stereo WAV file. Reads whatever libsndfile reads (WAV, FLAC,\n"
 	       "Ogg, ...); a mono input is heard on both sides.\n"
 	       "\n"
 	       "Options:\n"
 	       "  --eq FILE          load an Equalizer APO / AutoEq ParametricEQ.txt file\n"
+	       "  --brir FILE        convolve with an impulse-response file as the stage:\n"
+	       "                     2 channels (L->L, R->R), 4 channels true stereo\n"
+	       "                     (LL, LR, RL, RR: speaker, then ear) or HeSuVi 14/7;\n"
+	       "                     resampled to the input's rate, scaled so that\n"
+	       "                     centred sound keeps its loudness\n"
 	       "  --set NAME=VALUE   set one parameter (see --list-params); may be given\n"
 	       "                     several times; applied in order after --eq, so they\n"
 	       "                     override the file\n"
@@ -617,6 +623,7 @@ static int render(const struct options *o)
 	struct iem_params params;
 	struct iem_headroom headroom;
 	struct iem_chain_stats stats;
+	struct iem_stage_info stage;
 	struct iem_chain *chain = NULL;
 	struct reader in;
 	struct writer *out = NULL;
@@ -662,6 +669,29 @@ static int render(const struct options *o)
 		goto done;
 	}
 	res = -1;
+	if (o->brir_path) {
+		struct iem_ir_file *irf = NULL;
+		char err[512];
+		int r = iem_ir_file_load(o->brir_path, rate, IEM_IR_LAYOUT_AUTO, &irf, err, sizeof(err));
+		if (r < 0) {
+			say_error("%s", err);
+			goto done;
+		}
+		r = iem_chain_set_stage(chain, &irf->ir, &stage);
+		if (r < 0) {
+			say_error("%s: the stage refused it: %s", o->brir_path, strerror(-r));
+			iem_ir_file_free(irf);
+			goto done;
+		}
+		if (!o->quiet)
+			printf("stage:    %s (%s, %u channels, %u Hz%s, %u taps = %s), gain %s\n",
+					o->brir_path, iem_ir_layout_name(irf->layout), irf->file_channels,
+					irf->file_rate, irf->file_rate != rate ? " resampled" : "",
+					irf->ir.length,
+					format_duration(b1, sizeof(b1), (double)irf->ir.length / rate),
+					format_db(b2, sizeof(b2), pow(10.0, stage.gain_db / 20.0), "%+.1f dB"));
+		iem_ir_file_free(irf);
+	}
 	/* Offline, the file should start with the settings in place rather
 	 * than ramp in from the defaults as a live stream does. */
 	iem_chain_reset(chain);
@@ -1036,6 +1066,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "eq", required_argument, NULL, 'e' },
+		{ "brir", required_argument, NULL, 'b' },
 		{ "set", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -1070,6 +1101,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 			if (o->eq_path)
 				usage_error("--eq given twice");
 			o->eq_path = optarg;
+			break;
+		case 'b':
+			if (o->brir_path)
+				usage_error("--brir given twice");
+			o->brir_path = optarg;
 			break;
 		case 's':
 			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
@@ -1143,8 +1179,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		usage_error("--demo-piece, --list-params, --info and --compare go alone");
 	if (o->mode != MODE_DEMO && (o->rate_given || o->seconds_given))
 		usage_error("--rate and --seconds go with --demo-piece");
-	if (o->mode != MODE_RENDER && (o->eq_path || o->n_sets > 0))
-		usage_error("--eq and --set go with rendering a file");
+	if (o->mode != MODE_RENDER && (o->eq_path || o->brir_path || o->n_sets > 0))
+		usage_error("--eq, --brir and --set go with rendering a file");
 
 	switch (o->mode) {
 	case MODE_RENDER:

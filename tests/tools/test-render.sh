@@ -226,6 +226,75 @@ else
 	skip "a 3-channel input is refused with a clear message and no output" "no python3"
 fi
 
+# ---- --brir: the stage's channel order ---------------------------------
+
+# make_brir_test DIR: a 4-channel BRIR with one impulse per path (LL at 0,
+# LR at 10, RL at 20, RR at 30 frames) and an input with a left impulse at
+# frame 1000 and a right one at 3000, both 16-bit 48 kHz.
+make_brir_test()
+{
+	python3 - "$1" <<-'EOF'
+	import struct, sys, wave
+	d = sys.argv[1]
+	def write(path, channels, frames, rate=48000):
+	    w = wave.open(path, "wb")
+	    w.setnchannels(channels); w.setsampwidth(2); w.setframerate(rate)
+	    w.writeframes(b"".join(struct.pack("<%dh" % channels, *f) for f in frames))
+	    w.close()
+	brir = [[0, 0, 0, 0] for _ in range(64)]
+	for ch, at in enumerate((0, 10, 20, 30)):
+	    brir[at][ch] = 16384
+	write(d + "/brir4.wav", 4, brir)
+	write(d + "/brir3.wav", 3, [[16384, 0, 0]] + [[0, 0, 0]] * 63)
+	x = [[0, 0] for _ in range(4800)]
+	x[1000][0] = 16384
+	x[3000][1] = 16384
+	write(d + "/impulses.wav", 2, x)
+	EOF
+}
+
+# peaks FILE: "frame:channel" of every sample above -40 dBFS of a 24-bit WAV.
+peaks()
+{
+	python3 - "$1" <<-'EOF'
+	import sys, wave
+	w = wave.open(sys.argv[1], "rb")
+	n, c, raw = w.getnframes(), w.getnchannels(), w.readframes(w.getnframes())
+	out = []
+	for i in range(n):
+	    for ch in range(c):
+	        o = (i * c + ch) * 3
+	        v = int.from_bytes(raw[o:o + 3], "little", signed=True) / 8388608.0
+	        if abs(v) > 0.01:
+	            out.append("%d:%s" % (i, "LR"[ch]))
+	print(" ".join(out))
+	EOF
+}
+
+if command -v python3 >/dev/null 2>&1 && make_brir_test "$tmp"; then
+	run "$tmp/impulses.wav" "$tmp/staged.wav" --brir "$tmp/brir4.wav" --format pcm24
+	got=$(peaks "$tmp/staged.wav")
+	if [ "$rc" -eq 0 ] && [ "$got" = "1000:L 1010:R 3020:L 3030:R" ] &&
+	   grep -q '^stage: .*brir4.wav (true-stereo, 4 channels, 48000 Hz' "$tmp/stdout"; then
+		ok "--brir with a 4-channel file: LL, LR, RL, RR land on the right ear at the right frame"
+	else
+		not_ok "--brir with a 4-channel file: LL, LR, RL, RR land on the right ear at the right frame" \
+			"exit $rc; peaks: $got" "want: 1000:L 1010:R 3020:L 3030:R"
+	fi
+	expect_error "--brir with a 3-channel file is refused, naming the file and the layouts" \
+		"$tmp/staged3.wav" \
+		-F "$tmp/brir3.wav: 3 channels" \
+		"$tmp/impulses.wav" "$tmp/staged3.wav" --brir "$tmp/brir3.wav"
+	expect_error "--brir with a missing file is refused" \
+		"$tmp/staged4.wav" \
+		-F "$tmp/none.wav" \
+		"$tmp/impulses.wav" "$tmp/staged4.wav" --brir "$tmp/none.wav"
+else
+	skip "--brir with a 4-channel file: LL, LR, RL, RR land on the right ear at the right frame" "no python3"
+	skip "--brir with a 3-channel file is refused, naming the file and the layouts" "no python3"
+	skip "--brir with a missing file is refused" "no python3"
+fi
+
 # ---- errors --------------------------------------------------------------
 
 out=$tmp/error-out.wav
