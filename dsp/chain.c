@@ -29,6 +29,7 @@
  * back through `stage_retired` and is freed on the control thread.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,31 @@ done_ok:
 done:
 	for (uint32_t k = 0; k < 4; k++)
 		free(scaled[k]);
+	return r;
+}
+
+int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
+		struct iem_stage_info *info, char *err, size_t err_size)
+{
+	struct iem_ir_file *f = NULL;
+	int r;
+
+	if (p->stage_mode == IEM_STAGE_OFF)
+		return iem_chain_set_stage(c, NULL, info);
+	if (p->stage_brir[0] == '\0') {
+		snprintf(err, err_size, "stage.mode = brir needs a file in stage.brir");
+		return -EINVAL;
+	}
+	if ((r = iem_ir_file_load(p->stage_brir, c->rate, IEM_IR_LAYOUT_AUTO, &f, err, err_size)) < 0)
+		return r;
+	if ((r = iem_chain_set_stage(c, &f->ir, info)) < 0)
+		snprintf(err, err_size, "%s: the stage refused it: %s", p->stage_brir, strerror(-r));
+	else if (info != NULL) {
+		info->file_rate = f->file_rate;
+		info->file_channels = f->file_channels;
+		info->layout = iem_ir_layout_name(f->layout);
+	}
+	iem_ir_file_free(f);
 	return r;
 }
 

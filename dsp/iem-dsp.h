@@ -106,18 +106,28 @@ struct iem_band {
  * space shared by every front end (iemstage-render --set, module args,
  * Props, D-Bus, profiles): see iem_params_set().
  */
+enum iem_stage_mode {
+	IEM_STAGE_OFF,			/* no stage */
+	IEM_STAGE_BRIR,			/* convolve with the IR file stage.brir */
+};
+
+#define IEM_PATH_MAX	1024		/* bytes of a file name parameter, with its NUL */
+
 struct iem_params {
 	bool bypass;			/* bypass */
 	bool preamp_auto;		/* eq.preamp = auto */
 	double preamp;			/* eq.preamp, dB, when not auto */
 	double output_gain;		/* output.gain, dB */
 	struct iem_band band[IEM_MAX_BANDS];	/* eq.1 … eq.32 */
+	enum iem_stage_mode stage_mode;	/* stage.mode */
+	char stage_brir[IEM_PATH_MAX];	/* stage.brir: an IR file (see iem_ir_file_load) */
 };
 
 enum iem_param_type {
 	IEM_PARAM_BOOL,
 	IEM_PARAM_FLOAT,
 	IEM_PARAM_ENUM,
+	IEM_PARAM_STRING,
 };
 
 /* Describes one parameter, for help texts and PropInfo. */
@@ -388,6 +398,9 @@ struct iem_stage_info {
 	double gain_db;		/* applied so that centred sound keeps its loudness */
 	uint32_t length;	/* taps */
 	bool exchanged;		/* crossfaded inside the running convolver */
+	/* iem_chain_load_stage() only: the file's */
+	uint32_t file_rate, file_channels;
+	const char *layout;	/* "stereo", "true-stereo", "hesuvi" */
 };
 
 #define IEM_STAGE_XFADE_MS	50.0	/* a response exchanged in place */
@@ -418,6 +431,14 @@ IEM_EXPORT int iem_chain_apply(struct iem_chain *c, const struct iem_params *p,
  * stays. */
 IEM_EXPORT int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir,
 		struct iem_stage_info *info);
+
+/* RT-safe: no (control thread; reads files). Brings the stage in line
+ * with p's stage.* parameters: stage.mode = off removes it, brir loads
+ * the file stage.brir at the chain's rate and hands it to
+ * iem_chain_set_stage(). On failure err names the file and the reason and
+ * the stage in use stays. */
+IEM_EXPORT int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
+		struct iem_stage_info *info, char *err, size_t err_size);
 
 /* RT-safe: no (control thread). The parameters last applied. */
 IEM_EXPORT void iem_chain_get_params(const struct iem_chain *c, struct iem_params *p);

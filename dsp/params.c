@@ -24,6 +24,8 @@ enum field {
 	F_BAND_Q,
 	F_BAND_GAIN,
 	F_BAND_CHANNEL,
+	F_STAGE_MODE,
+	F_STAGE_BRIR,
 };
 
 static const char *const bool_choices[] = { "false", "true", NULL };
@@ -32,6 +34,7 @@ static const char *const type_choices[] = {
 	"bandpass", "notch", "allpass", NULL
 };
 static const char *const channel_choices[] = { "both", "left", "right", NULL };
+static const char *const stage_choices[] = { "off", "brir", NULL };
 
 struct param_def {
 	const char *name;	/* for band fields: the part after "eq.N." */
@@ -54,6 +57,10 @@ static const struct param_def global_defs[] = {
 	  "Gain before the EQ, or auto: just enough attenuation that the chain never gains above 0 dB" },
 	{ "output.gain", F_OUTPUT_GAIN, IEM_PARAM_FLOAT, IEM_OUTPUT_GAIN_MIN, IEM_OUTPUT_GAIN_MAX, 0, "dB", NULL, "0",
 	  "Gain after the chain, before the safety limiter" },
+	{ "stage.mode", F_STAGE_MODE, IEM_PARAM_ENUM, 0, 0, 0, "", stage_choices, "off",
+	  "The stage: off, or brir (convolve with the impulse-response file stage.brir)" },
+	{ "stage.brir", F_STAGE_BRIR, IEM_PARAM_STRING, 0, 0, 0, "", NULL, "",
+	  "Impulse-response file for stage.mode = brir: WAV (or any libsndfile format) with 2 (L, R), 4 (LL, LR, RL, RR) or HeSuVi 14/7 channels" },
 };
 #define N_GLOBAL (sizeof(global_defs) / sizeof(global_defs[0]))
 
@@ -229,8 +236,18 @@ int iem_params_set(struct iem_params *p, const char *name, const char *value,
 		}
 		if (d->field == F_BAND_TYPE)
 			p->band[band].type = (enum iem_filter_type)r;
+		else if (d->field == F_STAGE_MODE)
+			p->stage_mode = (enum iem_stage_mode)r;
 		else
 			p->band[band].channels = channel_values[r];
+		return 0;
+
+	case IEM_PARAM_STRING:
+		if (strlen(value) >= sizeof(p->stage_brir)) {
+			set_error(err, err_size, "%s: longer than %zu bytes", name, sizeof(p->stage_brir) - 1);
+			return -EINVAL;
+		}
+		snprintf(p->stage_brir, sizeof(p->stage_brir), "%s", value);
 		return 0;
 
 	case IEM_PARAM_FLOAT:
@@ -312,6 +329,14 @@ int iem_params_get(const struct iem_params *p, const char *name, char *buf, size
 		r = snprintf(buf, size, "%s", p->band[band].channels == IEM_CHANNELS_LEFT ? "left" :
 				p->band[band].channels == IEM_CHANNELS_RIGHT ? "right" : "both");
 		break;
+	case F_STAGE_MODE:
+		r = snprintf(buf, size, "%s", stage_choices[p->stage_mode == IEM_STAGE_BRIR ? 1 : 0]);
+		break;
+	case F_STAGE_BRIR:
+		r = snprintf(buf, size, "%s", p->stage_brir);
+		if (r >= 0 && (size_t)r >= size)
+			return -ENOSPC;
+		return 0;	/* a file name is not a number: no comma fix-up */
 	default:
 		return -EINVAL;
 	}

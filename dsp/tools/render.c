@@ -638,6 +638,15 @@ static int render(const struct options *o)
 	iem_params_init(&params);
 	if (o->eq_path && load_eq(o->eq_path, &params) < 0)
 		return -1;
+	if (o->brir_path) {
+		/* --brir FILE is --set stage.mode=brir --set stage.brir=FILE */
+		char err[256];
+		if (iem_params_set(&params, "stage.brir", o->brir_path, err, sizeof(err)) < 0) {
+			say_error("--brir: %s", err);
+			return -1;
+		}
+		params.stage_mode = IEM_STAGE_BRIR;
+	}
 	if (apply_sets(o, &params) < 0)
 		return -1;
 
@@ -669,28 +678,19 @@ static int render(const struct options *o)
 		goto done;
 	}
 	res = -1;
-	if (o->brir_path) {
-		struct iem_ir_file *irf = NULL;
+	if (params.stage_mode != IEM_STAGE_OFF) {
 		char err[512];
-		int r = iem_ir_file_load(o->brir_path, rate, IEM_IR_LAYOUT_AUTO, &irf, err, sizeof(err));
-		if (r < 0) {
+		if (iem_chain_load_stage(chain, &params, &stage, err, sizeof(err)) < 0) {
 			say_error("%s", err);
-			goto done;
-		}
-		r = iem_chain_set_stage(chain, &irf->ir, &stage);
-		if (r < 0) {
-			say_error("%s: the stage refused it: %s", o->brir_path, strerror(-r));
-			iem_ir_file_free(irf);
 			goto done;
 		}
 		if (!o->quiet)
 			printf("stage:    %s (%s, %u channels, %u Hz%s, %u taps = %s), gain %s\n",
-					o->brir_path, iem_ir_layout_name(irf->layout), irf->file_channels,
-					irf->file_rate, irf->file_rate != rate ? " resampled" : "",
-					irf->ir.length,
-					format_duration(b1, sizeof(b1), (double)irf->ir.length / rate),
+					params.stage_brir, stage.layout, stage.file_channels,
+					stage.file_rate, stage.file_rate != rate ? " resampled" : "",
+					stage.length,
+					format_duration(b1, sizeof(b1), (double)stage.length / rate),
 					format_db(b2, sizeof(b2), pow(10.0, stage.gain_db / 20.0), "%+.1f dB"));
-		iem_ir_file_free(irf);
 	}
 	/* Offline, the file should start with the settings in place rather
 	 * than ramp in from the defaults as a live stream does. */
@@ -892,6 +892,8 @@ static bool param_row(uint32_t index, char *name, size_t name_size,
 		snprintf(range, range_size, "%g..%g%s%s", info->min, info->max,
 				info->unit && info->unit[0] ? " " : "",
 				info->unit ? info->unit : "");
+	} else if (info->type == IEM_PARAM_STRING) {
+		snprintf(range, range_size, "file");
 	} else if (info->choices) {
 		for (size_t i = 0; info->choices[i] && len + 1 < range_size; i++) {
 			int w = snprintf(range + len, range_size - len, "%s%s",
@@ -910,6 +912,7 @@ static int list_params(void)
 		[IEM_PARAM_BOOL] = "bool",
 		[IEM_PARAM_FLOAT] = "float",
 		[IEM_PARAM_ENUM] = "enum",
+		[IEM_PARAM_STRING] = "string",
 	};
 	/* A longer list of choices overflows its column rather than push
 	 * every description far to the right. */

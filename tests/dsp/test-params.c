@@ -106,7 +106,7 @@ static void test_table(void)
 	struct iem_params p;
 
 	iem_params_init(&p);
-	check(n == 3 + 5 * IEM_MAX_BANDS, "%u parameters", n);
+	check(n == 5 + 5 * IEM_MAX_BANDS, "%u parameters", n);
 	for (uint32_t i = 0; i < n; i++) {
 		all &= iem_param_info(i, &info) == 0;
 		/* every listed name is accepted and its default reads back */
@@ -116,12 +116,35 @@ static void test_table(void)
 	}
 	check(all, "every parameter in the table exists, has a description and its default is what iem_params_init sets");
 	check(iem_param_info(n, &info) == -ENOENT, "past the end: ENOENT");
-	iem_param_info(3 + 5 * 31 + 1, &info);
+	iem_param_info(5 + 5 * 31 + 1, &info);
 	check(strcmp(info.name, "eq.32.freq") == 0, "band parameters are named eq.N.field (%s)", info.name);
+}
+
+static void test_stage(void)
+{
+	struct iem_params p;
+	char buf[IEM_PATH_MAX], err[256];
+
+	iem_params_init(&p);
+	check(iem_params_set(&p, "stage.mode", "brir", err, sizeof(err)) == 0 && p.stage_mode == IEM_STAGE_BRIR,
+			"stage.mode = brir");
+	check(iem_params_set(&p, "stage.brir", "/some dir/My BRIR, 48k.wav", err, sizeof(err)) == 0 &&
+			iem_params_get(&p, "stage.brir", buf, sizeof(buf)) == 0 &&
+			strcmp(buf, "/some dir/My BRIR, 48k.wav") == 0,
+			"stage.brir keeps a file name as given, commas and spaces included (%s)", buf);
+	check(iem_params_set(&p, "stage.mode", "room", err, sizeof(err)) == -EINVAL &&
+			strstr(err, "off, brir") != NULL, "stage.mode = room is refused for now: %s", err);
+	char longname[IEM_PATH_MAX + 10];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	check(iem_params_set(&p, "stage.brir", longname, err, sizeof(err)) == -EINVAL &&
+			strcmp(p.stage_brir, "/some dir/My BRIR, 48k.wav") == 0,
+			"a file name longer than %d bytes is refused and the old one stays: %s", IEM_PATH_MAX - 1, err);
 }
 
 int main(void)
 {
+	test_stage();
 	test_set_get();
 	test_errors();
 	test_locale();
