@@ -456,6 +456,110 @@ IEM_EXPORT void iem_chain_process(struct iem_chain *c, const float *const in[2],
 /* RT-safe: yes, any thread. */
 IEM_EXPORT void iem_chain_get_stats(const struct iem_chain *c, struct iem_chain_stats *s);
 
+/* ---- HRTF sources ------------------------------------------------------ */
+
+/*
+ * An HRTF gives the pair of head-related impulse responses (left ear, right
+ * ear) for a direction, at the session rate: the built-in Brown & Duda
+ * spherical-head model, or a measured set from a SOFA file.
+ *
+ * Directions are SOFA's: azimuth counter-clockwise from straight ahead, so
+ * +90 is to the LEFT and -90 (or 270) to the right; elevation up from the
+ * horizontal plane, -90 … +90. All pairs of one instance have the same
+ * length and share one time reference: the interaural time difference is
+ * in them as delay, and pairs for different directions may be summed with
+ * relative delays (as a room does).
+ */
+#define IEM_HRTF_HEAD_RADIUS_DEFAULT	0.0875	/* m: Brown & Duda's typical head */
+#define IEM_HRTF_HEAD_RADIUS_MIN	0.05	/* m */
+#define IEM_HRTF_HEAD_RADIUS_MAX	0.15	/* m */
+#define IEM_HRTF_MAX_TAPS		16384u	/* of one HRIR, in a file or at the session rate */
+#define IEM_HRTF_MAX_DIRECTIONS		65536u	/* measurements in a SOFA file */
+#define IEM_HRTF_MAX_FILE_SIZE		(256u << 20)	/* bytes of a SOFA file */
+
+enum iem_hrtf_kind {
+	IEM_HRTF_AUTO,		/* the SOFA file given, else the system's MIT KEMAR file,
+				 * when it can be read; otherwise the model */
+	IEM_HRTF_MODEL,		/* Brown & Duda 1998 spherical head: needs no file */
+	IEM_HRTF_SOFA,		/* a SOFA file (SimpleFreeFieldHRIR) */
+};
+
+struct iem_hrtf_config {
+	enum iem_hrtf_kind kind;
+	const char *sofa_path;		/* SOFA: the file; AUTO: tried before the system's */
+	double head_radius;		/* model, m; 0: IEM_HRTF_HEAD_RADIUS_DEFAULT */
+	double head_circumference;	/* model, m, instead of the radius (r = C / 2 pi); 0: unused */
+	bool interpolate;		/* SOFA: between measured directions; else the nearest */
+	bool diffuse_field_eq;		/* SOFA: equalise the set to the diffuse field
+					 * (removes the ear-canal resonance of KEMAR & co.) */
+};
+
+struct iem_hrtf_info {
+	enum iem_hrtf_kind kind;	/* MODEL or SOFA: what was used */
+	uint32_t rate;			/* the session rate */
+	uint32_t length;		/* taps of every HRIR */
+	double head_radius;		/* model: m */
+	/* SOFA */
+	uint32_t file_rate;		/* Hz */
+	uint32_t file_taps;		/* taps of each IR in the file */
+	uint32_t directions;		/* measurements */
+	double distance;		/* m, of the measurements used */
+	bool interpolate;
+	bool diffuse_field_eq;
+	/* Diffuse-field average (all directions, both ears, third-octave bands
+	 * from 200 Hz to 10 kHz, dB re its 1 kHz band): the band that deviated
+	 * most before equalisation, how much before and after, and the largest
+	 * deviation left in any band after. */
+	double df_peak_hz;
+	double df_peak_before_db;
+	double df_peak_after_db;
+	double df_max_after_db;
+};
+
+struct iem_hrtf;
+
+/* RT-safe: yes. Defaults: AUTO, no file, default head, interpolated,
+ * diffuse-field equalised. */
+IEM_EXPORT void iem_hrtf_config_init(struct iem_hrtf_config *cfg);
+
+/* RT-safe: yes. "auto", "model", "sofa"; NULL for an unknown kind. */
+IEM_EXPORT const char *iem_hrtf_kind_name(enum iem_hrtf_kind kind);
+
+/* RT-safe: no. The path of the system's MIT KEMAR file
+ * (MIT_KEMAR_normal_pinna.sofa in $IEM_SOFA_DIR, else in libmysofa's data
+ * directory as found when building). 0 when it exists, -ENOENT (or another
+ * errno of stat()) when not, -ENAMETOOLONG when buf is too small. */
+IEM_EXPORT int iem_hrtf_default_sofa(char *buf, size_t size);
+
+/* RT-safe: no. Reads and checks the file, resamples, equalises: up to a
+ * second for a large SOFA set. cfg NULL means the defaults. rate in
+ * [IEM_MIN_RATE, IEM_MAX_RATE]. NULL and errno on failure: EINVAL (bad
+ * configuration or a bad file), ENOENT, E2BIG (beyond the IEM_HRTF_MAX_*
+ * limits), ENOMEM, ENOTSUP (built without libmysofa); err, when not NULL,
+ * gets a sentence saying why (for a file: its path and the reason). */
+IEM_EXPORT struct iem_hrtf *iem_hrtf_new(const struct iem_hrtf_config *cfg, uint32_t rate,
+		char *err, size_t err_size);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_hrtf *iem_hrtf_free(struct iem_hrtf *h);
+
+/* RT-safe: yes. Taps of every HRIR, at the session rate. */
+IEM_EXPORT uint32_t iem_hrtf_length(const struct iem_hrtf *h);
+/* RT-safe: yes. */
+IEM_EXPORT void iem_hrtf_get_info(const struct iem_hrtf *h, struct iem_hrtf_info *info);
+/* RT-safe: yes. One line for people, e.g. "SOFA MIT_KEMAR_normal_pinna.sofa,
+ * 710 directions at 1.40 m, 512 taps, 44100 Hz -> 48000 Hz, interpolated,
+ * diffuse-field equalised (+15.9 dB at 2520 Hz -> +0.4 dB)". Valid until
+ * iem_hrtf_free(). */
+IEM_EXPORT const char *iem_hrtf_describe(const struct iem_hrtf *h);
+
+/* RT-safe: no (allocates scratch). Fills left and right with
+ * iem_hrtf_length() taps each for the direction (degrees, see above;
+ * any azimuth, elevation -90 … +90). -EINVAL for a bad argument, -ENOMEM.
+ * Keeps no state (libmysofa's lookup only reads its tree): calls on one
+ * instance may run in several threads at once. */
+IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double elevation_deg,
+		float *left, float *right);
+
 #ifdef __cplusplus
 }
 #endif
