@@ -263,16 +263,6 @@ static void area_weights(const struct hrtf_sofa *s, double *w)
 			w[i] = 1.0;
 }
 
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b != 0) {
-		uint32_t t = a % b;
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 /* Every IR (count of n taps) at the session rate: [count][*out_n]. One
  * iem_resample() call resamples many IRs laid end to end, each followed by
  * more zeros than the kernel reaches (IEM_RESAMPLE_REACH) and starting on a
@@ -282,7 +272,7 @@ static uint32_t gcd(uint32_t a, uint32_t b)
 static float *resample_all(const float *in, uint32_t count, uint32_t n, uint32_t from, uint32_t to,
 		uint32_t *out_n)
 {
-	const uint32_t q = from / gcd(from, to), p = to / gcd(from, to);
+	const uint32_t q = from / iem_gcd(from, to), p = to / iem_gcd(from, to);
 	const uint64_t reach = (uint64_t)IEM_RESAMPLE_REACH * from / (from < to ? from : to) + 1;
 	const uint64_t stride_in = ((n + reach + (from + to - 1) / to + 2 + q - 1) / q) * q;
 	const uint64_t stride_out = stride_in / q * p;

@@ -4,7 +4,7 @@
  * sinc evaluated at each output frame's exact position.
  *
  * Output frame j sits at input position t = j * from / to. With
- * g = gcd(from, to), P = to / g and Q = from / g, that is input frame
+ * g = iem_gcd(from, to), P = to / g and Q = from / g, that is input frame
  * floor(j Q / P) plus the fraction ((j Q) mod P) / P, exact in integers,
  * and
  *
@@ -135,16 +135,6 @@ static void kernel_row(const struct kernel *k, double frac, int32_t dlo, int32_t
 	}
 }
 
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b != 0) {
-		uint32_t t = a % b;
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 float *iem_resample(const float *in, uint32_t n, uint32_t from, uint32_t to, uint32_t *out_n)
 {
 	struct kernel k = { 0 };
@@ -176,7 +166,7 @@ float *iem_resample(const float *in, uint32_t n, uint32_t from, uint32_t to, uin
 	if ((res = kernel_init(&k, from, to)) < 0)
 		goto error;
 
-	const uint32_t g = gcd(from, to), P = to / g, Q = from / g;
+	const uint32_t g = iem_gcd(from, to), P = to / g, Q = from / g;
 	const int32_t reach = k.reach;
 	const size_t taps = 2 * (size_t)reach + 1;
 

@@ -27,4 +27,15 @@
  * at frame k lands at frame k * to / from. */
 float *iem_resample(const float *in, uint32_t n, uint32_t from, uint32_t to, uint32_t *out_n);
 
+/* Greatest common divisor, for rate ratios. */
+static inline uint32_t iem_gcd(uint32_t a, uint32_t b)
+{
+	while (b != 0) {
+		uint32_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
 #endif
