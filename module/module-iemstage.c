@@ -474,7 +474,9 @@ static void set_rate(struct impl *impl, uint32_t rate)
 		char err[512];
 		/* at the new rate; if the file is gone, the chain runs without */
 		if (iem_chain_load_stage(next, &impl->params, NULL, err, sizeof(err)) < 0)
-			pw_log_error("stage at %u Hz: %s; running without a stage", rate, err);
+			pw_log_error("stage.brir at %u Hz: %s; running without a stage", rate, err);
+		else
+			impl->stage_loaded = true;
 	}
 	iem_chain_reset(next);
 	if (impl->capture == NULL) {
@@ -740,6 +742,8 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 	if ((str = pw_properties_get(props, "params")) != NULL &&
 	    (res = parse_args_params(impl, str, err, sizeof(err))) < 0) {
 		pw_log_error("module args refused: %s", err);
+		/* not -ENOENT for an unknown name: that reads as "no such module" */
+		res = -EINVAL;
 		goto error;
 	}
 
@@ -805,6 +809,15 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 	if (impl->chain == NULL) {
 		res = -ENOMEM;
 		goto error;
+	}
+	/* a stage asked for in the args must load, or the module refuses */
+	if (impl->params.stage_mode != IEM_STAGE_OFF && !impl->stage_loaded) {
+		res = -EINVAL;
+		if (iem_chain_load_stage(impl->chain, &impl->params, NULL, err, sizeof(err)) < 0) {
+			pw_log_error("module args refused: stage.brir: %s", err);
+			goto error;
+		}
+		impl->stage_loaded = true;
 	}
 
 	impl->capture = pw_stream_new(impl->core, "iemstage capture", impl->capture_props);
