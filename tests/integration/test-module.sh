@@ -33,6 +33,7 @@ module=${2:?$usage}
 host=${3:?$usage}
 system_moduledir=${4:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
 session=$top/build-aux/pw-session.sh
 
 for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
@@ -65,48 +66,6 @@ cleanup()
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-n=0
-failed=0
-
-ok()
-{
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok()
-{
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	# Every line of every argument as a TAP diagnostic.
-	if [ "$#" -gt 0 ]; then
-		printf '%s\n' "$@" | sed 's/^/# /'
-	fi
-}
-
-skip()
-{
-	n=$((n + 1))
-	echo "ok $n - $1 # SKIP $2"
-}
-
-now_ms()
-{
-	local t=${EPOCHREALTIME//[!0-9]/}
-	echo $((10#$t / 1000))
-}
-
-# The process is gone (a zombie counts as gone).
-gone()
-{
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	stat=${stat##*) }
-	[ "${stat:0:1}" = Z ] || [ "${stat:0:1}" = X ]
-}
 
 forget()
 {
@@ -774,5 +733,4 @@ fi
 
 took=$(($(now_ms) - t_start))
 echo "# $rec_count recordings, $((took / 1000)).$(printf '%03d' $((took % 1000))) s"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

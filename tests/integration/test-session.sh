@@ -15,6 +15,7 @@ set -uo pipefail
 
 render=${1:?usage: $0 path/to/iemstage-render}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
 session=$top/build-aux/pw-session.sh
 
 for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
@@ -35,43 +36,6 @@ cleanup()
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-n=0
-failed=0
-
-ok()
-{
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok()
-{
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	# Every line of every argument as a TAP diagnostic.
-	if [ "$#" -gt 0 ]; then
-		printf '%s\n' "$@" | sed 's/^/# /'
-	fi
-}
-
-now_ms()
-{
-	local t=${EPOCHREALTIME//[!0-9]/}
-	echo $((10#$t / 1000))
-}
-
-# The process is gone (a zombie counts as gone: who reaps it is not ours to
-# choose, the parent is init).
-gone()
-{
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	stat=${stat##*) }
-	[ "${stat:0:1}" = Z ] || [ "${stat:0:1}" = X ]
-}
 
 # Lines of the logs, to see why without re-running by hand.
 show_logs()
@@ -324,5 +288,4 @@ else
 	not_ok "a second stop does nothing" "$(cat "$tmp/stop.err")"
 fi
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

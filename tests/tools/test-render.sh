@@ -12,39 +12,17 @@ set -uo pipefail
 
 tool=${1:?usage: $0 path/to/iemstage-render}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
 demo_eq=$top/config/eq/demo-ParametricEQ.txt
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-n=0
-failed=0
-
-ok()
+# not_ok, with what the tool said, to see why without re-running by hand.
+not_ok_run()
 {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok()
-{
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do
-		echo "# $line"
-	done
-	# What the tool said, to see why without re-running by hand.
-	sed 's/^/# stdout: /' "$tmp/stdout" 2>/dev/null
-	sed 's/^/# stderr: /' "$tmp/stderr" 2>/dev/null
-}
-
-skip()
-{
-	n=$((n + 1))
-	echo "ok $n - $1 # SKIP $2"
+	not_ok "$@" "$(sed 's/^/stdout: /' "$tmp/stdout" 2>/dev/null)" \
+		"$(sed 's/^/stderr: /' "$tmp/stderr" 2>/dev/null)"
 }
 
 # run ARGS...: runs the tool, leaving $rc, $tmp/stdout and $tmp/stderr.
@@ -86,11 +64,11 @@ expect_error()
 	shift 4
 	run "$@"
 	if [ "$rc" -ne 1 ]; then
-		not_ok "$what" "exit status $rc, expected 1"
+		not_ok_run "$what" "exit status $rc, expected 1"
 	elif ! grep -q "$grep_option" -e "$pattern" "$tmp/stderr"; then
-		not_ok "$what" "no line of stderr matches: $pattern"
+		not_ok_run "$what" "no line of stderr matches: $pattern"
 	elif ! no_output "$out"; then
-		not_ok "$what" "output file left behind: $(ls "$out"* 2>/dev/null | tr '\n' ' ')"
+		not_ok_run "$what" "output file left behind: $(ls "$out"* 2>/dev/null | tr '\n' ' ')"
 	else
 		ok "$what"
 	fi
@@ -106,7 +84,7 @@ got="$(info "$dry" frames) $(info "$dry" rate) $(info "$dry" channels) $(info "$
 if [ "$rc" -eq 0 ] && [ "$got" = "384000 48000 2 float" ]; then
 	ok "--demo-piece writes an 8 s stereo 48 kHz float WAV"
 else
-	not_ok "--demo-piece writes an 8 s stereo 48 kHz float WAV" \
+	not_ok_run "--demo-piece writes an 8 s stereo 48 kHz float WAV" \
 		"exit $rc; frames rate channels subtype: $got"
 fi
 
@@ -114,14 +92,14 @@ peak=$(info "$dry" peak_dbfs)
 if awk -v p="$peak" 'BEGIN { exit !(p > -7 && p < -5) }'; then
 	ok "the demo piece peaks around -6 dBFS ($peak)"
 else
-	not_ok "the demo piece peaks around -6 dBFS" "peak_dbfs=$peak"
+	not_ok_run "the demo piece peaks around -6 dBFS" "peak_dbfs=$peak"
 fi
 
 run --demo-piece "$tmp/again.wav" --quiet
 if [ "$(compare_dbfs "$dry" "$tmp/again.wav")" = "-inf" ]; then
 	ok "the demo piece is the same every time"
 else
-	not_ok "the demo piece is the same every time"
+	not_ok_run "the demo piece is the same every time"
 fi
 
 # ---- rendering -----------------------------------------------------------
@@ -131,7 +109,7 @@ got="$(info "$wet" frames) $(info "$wet" channels) $(info "$wet" rate)"
 if [ "$rc" -eq 0 ] && [ "$got" = "384000 2 48000" ]; then
 	ok "rendering the demo through the demo EQ keeps length, channels and rate"
 else
-	not_ok "rendering the demo through the demo EQ keeps length, channels and rate" \
+	not_ok_run "rendering the demo through the demo EQ keeps length, channels and rate" \
 		"exit $rc; frames channels rate: $got"
 fi
 
@@ -139,7 +117,7 @@ if grep -q '^output: .*demo-processed.wav' "$tmp/stdout" &&
    grep -q '^limiter: ' "$tmp/stdout"; then
 	ok "the summary names the output and the limiter figures"
 else
-	not_ok "the summary names the output and the limiter figures"
+	not_ok_run "the summary names the output and the limiter figures"
 fi
 
 diff_db=$(compare_dbfs "$dry" "$wet")
@@ -147,7 +125,7 @@ if [ -n "$diff_db" ] && [ "$diff_db" != "-inf" ] &&
    awk -v d="$diff_db" 'BEGIN { exit !(d > -40) }'; then
 	ok "the processed file differs from the dry one (max difference $diff_db dBFS)"
 else
-	not_ok "the processed file differs from the dry one" "max_diff_dbfs=$diff_db"
+	not_ok_run "the processed file differs from the dry one" "max_diff_dbfs=$diff_db"
 fi
 
 run "$dry" "$tmp/bypass.wav" --eq "$demo_eq" --set bypass=true --quiet
@@ -155,7 +133,7 @@ diff_db=$(compare_dbfs "$dry" "$tmp/bypass.wav")
 if [ "$rc" -eq 0 ] && [ "$diff_db" = "-inf" ] && [ ! -s "$tmp/stdout" ]; then
 	ok "--set bypass=true gives the input back unchanged, and --quiet prints nothing"
 else
-	not_ok "--set bypass=true gives the input back unchanged, and --quiet prints nothing" \
+	not_ok_run "--set bypass=true gives the input back unchanged, and --quiet prints nothing" \
 		"exit $rc; max_diff_dbfs=$diff_db"
 fi
 
@@ -165,7 +143,7 @@ peak=$(info "$tmp/loud.wav" peak_dbfs)
 if [ "$rc" -eq 0 ] && awk -v p="$peak" 'BEGIN { exit !(p <= -0.0999) }'; then
 	ok "with --set eq.preamp=20 the output stays at or below -0.1 dBFS ($peak)"
 else
-	not_ok "with --set eq.preamp=20 the output stays at or below -0.1 dBFS" \
+	not_ok_run "with --set eq.preamp=20 the output stays at or below -0.1 dBFS" \
 		"exit $rc; peak_dbfs=$peak"
 fi
 
@@ -177,7 +155,7 @@ c=$(info "$wet" peak_dbfs)
 if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ]; then
 	ok "--set overrides the --eq file wherever it stands on the command line"
 else
-	not_ok "--set overrides the --eq file wherever it stands on the command line" \
+	not_ok_run "--set overrides the --eq file wherever it stands on the command line" \
 		"peaks: set first $a, eq first $b, file alone $c"
 fi
 
@@ -185,7 +163,7 @@ run "$dry" "$tmp/pcm16.wav" --format pcm16 --quiet
 if [ "$rc" -eq 0 ] && [ "$(info "$tmp/pcm16.wav" subtype)" = "pcm16" ]; then
 	ok "--format pcm16 writes 16-bit PCM"
 else
-	not_ok "--format pcm16 writes 16-bit PCM" "exit $rc"
+	not_ok_run "--format pcm16 writes 16-bit PCM" "exit $rc"
 fi
 
 # ---- inputs made with python3 ------------------------------------------
@@ -214,7 +192,7 @@ if command -v python3 >/dev/null 2>&1 && make_wav "$tmp/mono.wav" 1 &&
 	if [ "$rc" -eq 0 ] && [ "$got" = "2 4800" ]; then
 		ok "a mono input is rendered as stereo"
 	else
-		not_ok "a mono input is rendered as stereo" "exit $rc; channels frames: $got"
+		not_ok_run "a mono input is rendered as stereo" "exit $rc; channels frames: $got"
 	fi
 
 	expect_error "a 3-channel input is refused with a clear message and no output" \
@@ -278,7 +256,7 @@ if command -v python3 >/dev/null 2>&1 && make_brir_test "$tmp"; then
 	   grep -q '^stage: .*brir4.wav (true-stereo, 4 channels, 48000 Hz' "$tmp/stdout"; then
 		ok "--brir with a 4-channel file: LL, LR, RL, RR land on the right ear at the right frame"
 	else
-		not_ok "--brir with a 4-channel file: LL, LR, RL, RR land on the right ear at the right frame" \
+		not_ok_run "--brir with a 4-channel file: LL, LR, RL, RR land on the right ear at the right frame" \
 			"exit $rc; peaks: $got" "want: 1000:L 1010:R 3020:L 3030:R"
 	fi
 	expect_error "--brir with a 3-channel file is refused, naming the file and the layouts" \
@@ -329,14 +307,14 @@ run "$dry" "$out" --set eq.1.freq
 if [ "$rc" -eq 2 ] && no_output "$out"; then
 	ok "--set without NAME=VALUE is a usage error (exit 2)"
 else
-	not_ok "--set without NAME=VALUE is a usage error (exit 2)" "exit $rc"
+	not_ok_run "--set without NAME=VALUE is a usage error (exit 2)" "exit $rc"
 fi
 
 run "$dry" "$out" --no-such-option
 if [ "$rc" -eq 2 ] && no_output "$out"; then
 	ok "an unknown option is a usage error (exit 2)"
 else
-	not_ok "an unknown option is a usage error (exit 2)" "exit $rc"
+	not_ok_run "an unknown option is a usage error (exit 2)" "exit $rc"
 fi
 
 # ---- listings ------------------------------------------------------------
@@ -346,7 +324,7 @@ if [ "$rc" -eq 0 ] && grep -q '^eq\.N\.freq ' "$tmp/stdout" &&
    grep -q '^output\.gain ' "$tmp/stdout" && ! grep -q '^eq\.2\.' "$tmp/stdout"; then
 	ok "--list-params lists eq.N.freq and output.gain, bands folded into eq.N.*"
 else
-	not_ok "--list-params lists eq.N.freq and output.gain, bands folded into eq.N.*" "exit $rc"
+	not_ok_run "--list-params lists eq.N.freq and output.gain, bands folded into eq.N.*" "exit $rc"
 fi
 
 run --help
@@ -354,8 +332,7 @@ if [ "$rc" -eq 0 ] && grep -q -- '--demo-piece' "$tmp/stdout" &&
    grep -q -- '--compare' "$tmp/stdout"; then
 	ok "--help documents the options and the diagnostics"
 else
-	not_ok "--help documents the options and the diagnostics" "exit $rc"
+	not_ok_run "--help documents the options and the diagnostics" "exit $rc"
 fi
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done
