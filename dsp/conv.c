@@ -75,7 +75,6 @@ struct kernel {
 	float *h[IEM_CONV_MAX_LEVELS];			/* [o][i][p] x stride */
 	float *acc[IEM_CONV_MAX_OUTPUTS];		/* level 0: older partitions' sum */
 	float *overlap[IEM_CONV_MAX_OUTPUTS];		/* level 0: second half of the last block */
-	bool head_on;					/* level 0 has run a whole block */
 	double flops;
 };
 
@@ -753,7 +752,6 @@ void iem_conv_reset(struct iem_conv *c)
 		struct kernel *k = c->k[s];
 		if (k == NULL)
 			continue;
-		k->head_on = s == 0;
 		for (uint32_t o = 0; o < c->n_out; o++)
 			memset(k->overlap[o], 0, c->lv[0].block * sizeof(float));
 	}
@@ -778,12 +776,12 @@ void iem_conv_reset(struct iem_conv *c)
 /* ---- processing --------------------------------------------------------- */
 
 /* Level 0 for frames [fill, fill + m) of its block, for each kernel;
- * writes (not adds) the outputs. */
+ * writes (not adds) the outputs. A kernel joins at a block boundary
+ * (exchange_step), so both kernels always have their block's state. */
 static void head_segment(struct iem_conv *c, float *const *out, uint32_t pos, uint32_t m)
 {
 	struct level *l = &c->lv[0];
 	const uint32_t bins = l->block + 1, fill = l->fill;
-	bool first = true;
 
 	for (uint32_t i = 0; i < c->n_in; i++)
 		iem_fft_forward(l->fft, l->in[0][i], fdl_slot(l, i, l->cur));
@@ -791,10 +789,6 @@ static void head_segment(struct iem_conv *c, float *const *out, uint32_t pos, ui
 	for (uint32_t s = 0; s < 2; s++) {
 		struct kernel *k = c->k[s];
 		if (k == NULL)
-			continue;
-		if (fill == 0)
-			k->head_on = true;
-		if (!k->head_on)
 			continue;
 
 		for (uint32_t o = 0; o < c->n_out; o++) {
@@ -824,19 +818,12 @@ static void head_segment(struct iem_conv *c, float *const *out, uint32_t pos, ui
 			} else {
 				for (uint32_t j = 0; j < m; j++) {
 					float v = xf_gain(c, c->xf_start, s, c->now + j) * (t[j] + ov[j]);
-					y[j] = first ? v : y[j] + v;
+					y[j] = s == 0 ? v : y[j] + v;
 				}
 			}
 			if (fill + m == l->block)
 				memcpy(k->overlap[o], l->time + l->block, l->block * sizeof(float));
 		}
-		first = false;
-	}
-	if (first) {
-		/* Only a kernel that has not started: cannot happen (k[0] always
-		 * runs), but leave the output defined. */
-		for (uint32_t o = 0; o < c->n_out; o++)
-			memset(out[o] + pos, 0, m * sizeof(float));
 	}
 	l->fill += m;
 	if (l->fill == l->block) {
@@ -858,7 +845,6 @@ static void exchange_step(struct iem_conv *c)
 		k = atomic_exchange_explicit(&c->pending, NULL, memory_order_acquire);
 		if (k == NULL)
 			return;
-		k->head_on = false;
 		for (uint32_t o = 0; o < c->n_out; o++)
 			memset(k->overlap[o], 0, c->lv[0].block * sizeof(float));
 		c->k[1] = k;
