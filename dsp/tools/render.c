@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "iem-dsp.h"
+#include "iem-profile.h"
 #include "demo-piece.h"
 
 #define NAME			"iemstage-render"
@@ -62,6 +63,7 @@ static const struct format_info formats[] = {
 struct options {
 	enum mode mode;
 	int n_modes;
+	const char *profile;
 	const char *eq_path;
 	const char *brir_path;
 	const char **sets;
@@ -157,7 +159,8 @@ static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const ch
 
 static void print_help(void)
 {
-	printf("Usage: " NAME " IN OUT [--eq FILE] [--brir FILE] [--set NAME=VALUE]... [--format FMT] [--quiet]\n"
+	printf("Usage: " NAME " IN OUT [--profile FILE|ID] [--eq FILE] [--brir FILE] [--set NAME=VALUE]...\n"
+	       "                      [--format FMT] [--quiet]\n"
 	       "       " NAME " --demo-piece OUT [--rate R] [--seconds S]\n"
 	       "       " NAME " --list-params | --help | --version\n"
 	       "\n"
@@ -167,6 +170,10 @@ static void print_help(void)
 	       "Ogg, ...); a mono input is heard on both sides.\n"
 	       "\n"
 	       "Options:\n"
+	       "  --profile FILE|ID  start from a profile: a device profile (with its\n"
+	       "                     listening preset) or a listening preset, by file\n"
+	       "                     or by id from the profile search path; the\n"
+	       "                     options below override it\n"
 	       "  --eq FILE          load an Equalizer APO / AutoEq ParametricEQ.txt file\n"
 	       "  --brir FILE        convolve with an impulse-response file as the stage:\n"
 	       "                     2 channels (L->L, R->R), 4 channels true stereo\n"
@@ -536,6 +543,88 @@ done:
 	return res;
 }
 
+struct profile_errors {
+	const char *id;
+	bool reported;
+};
+
+/* Errors of other profiles in the search path are none of this run's
+ * business; the one asked for is. */
+static void on_profile_error(void *data, const struct iem_profile_error *e)
+{
+	struct profile_errors *pe = data;
+	const char *base = strrchr(e->file, '/');
+	char msg[2048];
+	size_t n = strlen(pe->id);
+
+	base = base ? base + 1 : e->file;
+	if (strncmp(base, pe->id, n) != 0 || strcmp(base + n, ".json") != 0)
+		return;
+	iem_profile_error_format(e, msg, sizeof(msg));
+	say_error("%s", msg);
+	pe->reported = true;
+}
+
+/* --profile FILE|ID: a file when it has a '/' or ends in .json, else an id
+ * from the search path. Listening presets named by a device profile come
+ * from the search path either way. */
+static int load_profile(const struct options *o, struct iem_params *p)
+{
+	const char *arg = o->profile;
+	size_t len = strlen(arg);
+	bool is_file = strchr(arg, '/') != NULL || (len > 5 && strcmp(arg + len - 5, ".json") == 0);
+	struct profile_errors pe = { .id = is_file ? "" : arg };
+	struct iem_profile_store *store;
+	struct iem_profile *own = NULL;
+	const struct iem_profile *prof;
+	struct iem_profile_error err;
+	char msg[2048];
+	int res = -1;
+
+	store = iem_profile_store_new(NULL);
+	if (store == NULL) {
+		say_error("%s", strerror(errno));
+		return -1;
+	}
+	iem_profile_store_reload(store, on_profile_error, &pe);
+	if (is_file) {
+		if (iem_profile_load(arg, &own, &err) < 0) {
+			iem_profile_error_format(&err, msg, sizeof(msg));
+			say_error("%s", msg);
+			goto done;
+		}
+		prof = own;
+	} else {
+		if (!iem_profile_id_valid(arg)) {
+			say_error("--profile: '%s' is neither a file nor a profile id", arg);
+			goto done;
+		}
+		prof = iem_profile_store_get(store, arg);
+		if (prof == NULL) {
+			if (!pe.reported)
+				say_error("no profile '%s' in the search path (see the README's Profiles section)",
+						arg);
+			goto done;
+		}
+	}
+	if (iem_profile_store_resolve(store, prof, p, &err) < 0) {
+		iem_profile_error_format(&err, msg, sizeof(msg));
+		say_error("%s", msg);
+		goto done;
+	}
+	if (!o->quiet) {
+		printf("profile:  %s (%s%s%s)\n", prof->id, iem_profile_kind_name(prof->kind),
+				prof->listening[0] ? ", listening preset " : "", prof->listening);
+		if (prof->kind == IEM_PROFILE_DEFAULTS && !prof->process)
+			printf("          a defaults profile that leaves audio untouched\n");
+	}
+	res = 0;
+done:
+	iem_profile_free(own);
+	iem_profile_store_free(store);
+	return res;
+}
+
 /* Each --set, in command-line order, after the EQ file. */
 static int apply_sets(const struct options *o, struct iem_params *p)
 {
@@ -636,6 +725,8 @@ static int render(const struct options *o)
 	char b1[32], b2[32];
 
 	iem_params_init(&params);
+	if (o->profile && load_profile(o, &params) < 0)
+		return -1;
 	if (o->eq_path && load_eq(o->eq_path, &params) < 0)
 		return -1;
 	if (o->brir_path) {
@@ -1068,6 +1159,7 @@ static void set_mode(struct options *o, enum mode mode)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "profile", required_argument, NULL, 'p' },
 		{ "eq", required_argument, NULL, 'e' },
 		{ "brir", required_argument, NULL, 'b' },
 		{ "set", required_argument, NULL, 's' },
@@ -1100,6 +1192,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'p':
+			if (o->profile)
+				usage_error("--profile given twice");
+			o->profile = optarg;
+			break;
 		case 'e':
 			if (o->eq_path)
 				usage_error("--eq given twice");
@@ -1182,8 +1279,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		usage_error("--demo-piece, --list-params, --info and --compare go alone");
 	if (o->mode != MODE_DEMO && (o->rate_given || o->seconds_given))
 		usage_error("--rate and --seconds go with --demo-piece");
-	if (o->mode != MODE_RENDER && (o->eq_path || o->brir_path || o->n_sets > 0))
-		usage_error("--eq, --brir and --set go with rendering a file");
+	if (o->mode != MODE_RENDER && (o->profile || o->eq_path || o->brir_path || o->n_sets > 0))
+		usage_error("--profile, --eq, --brir and --set go with rendering a file");
 
 	switch (o->mode) {
 	case MODE_RENDER:
