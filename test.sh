@@ -4,10 +4,10 @@
 # ./test.sh [--sanitize] [--valgrind]
 #
 # Installs the missing Debian packages (apt-get; sudo when not root),
-# configures and builds build/, and runs every test suite (dsp, tools, fuzz,
-# bench). With --sanitize the dsp and fuzz suites also run in a second build,
+# configures and builds build/, and runs every test suite (dsp, daemon, tools, fuzz,
+# bench). With --sanitize the dsp, daemon and fuzz suites also run in a second build,
 # build-sanitize/, made with AddressSanitizer and UndefinedBehaviorSanitizer;
-# with --valgrind the dsp suite also runs under valgrind. Exits non-zero on
+# with --valgrind the dsp and daemon suites also run under valgrind. Exits non-zero on
 # any failure and ends with one line: "iemstage: N passed, N failed, N skipped".
 
 set -euo pipefail
@@ -52,12 +52,12 @@ run build all
 if [ "$sanitize" = 1 ]; then
 	build-aux/setup.sh build build-sanitize -Dtests=enabled \
 		-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
-	run build-sanitize sanitize --suite dsp --suite fuzz
+	run build-sanitize sanitize --suite dsp --suite daemon --suite fuzz
 fi
 
 if [ "$valgrind" = 1 ]; then
 	setup_suffix=-valgrind
-	run build valgrind --setup valgrind --suite dsp
+	run build valgrind --setup valgrind --suite dsp --suite daemon
 	setup_suffix=
 fi
 

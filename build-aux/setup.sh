@@ -18,7 +18,7 @@ packages=(
 	gcc pkg-config meson ninja-build python3
 	libsndfile1-dev libfftw3-dev libjson-c-dev libsystemd-dev libmysofa-dev
 	libpipewire-0.3-dev libspa-0.2-dev pipewire pipewire-bin wireplumber dbus
-	valgrind
+	valgrind python3-jsonschema
 )
 
 log() { printf 'iemstage: %s\n' "$*" >&2; }

@@ -104,8 +104,8 @@ int iem_profile_parse(const char *text, size_t len, const char *file, const char
 		struct iem_profile **out, struct iem_profile_error *err);
 
 /* Reads and parses a file: a regular file (symbolic links to it are
- * refused), at most IEM_PROFILE_FILE_MAX bytes, not writable by group or
- * others, owned by root or the caller. The id is the file name without
+ * refused), at most IEM_PROFILE_FILE_MAX bytes, not writable by others
+ * nor by a group other than the caller's, owned by root or the caller. The id is the file name without
  * ".json". */
 int iem_profile_load(const char *path, struct iem_profile **out, struct iem_profile_error *err);
 

@@ -928,7 +928,9 @@ int iem_profile_load(const char *path, struct iem_profile **out, struct iem_prof
 		close(fd);
 		return -EFBIG;
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+	/* Group-writable is fine for the caller's own group (a user-private
+	 * group under umask 002), not for any other. */
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != getegid())) {
 		snprintf(err->message, sizeof(err->message),
 				"writable by group or others (mode %03o): refused", st.st_mode & 0777);
 		close(fd);

@@ -1030,9 +1030,10 @@ static int list_params(void)
 		const char *type;
 		if (!param_row(i, name, sizeof(name), range, sizeof(range), &info))
 			continue;
-		type = (unsigned)info.type < 3 ? type_names[info.type] : "?";
+		type = (size_t)info.type < sizeof(type_names) / sizeof(type_names[0]) &&
+			type_names[info.type] ? type_names[info.type] : "?";
 		printf("%-*s  %-5s  %-*s  %-*s  %s\n", name_w, name, type,
-				def_w, info.def_string ? info.def_string : "",
+				def_w, info.def_string && info.def_string[0] ? info.def_string : "\"\"",
 				range_w, range, info.description ? info.description : "");
 	}
 	printf("eq.N.* are the settings of EQ band N, N = 1 to %d.\n", IEM_MAX_BANDS);

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "iem-test.h"
 #include "iem-profile.h"
 
@@ -552,7 +554,166 @@ static void test_save(void)
 	}
 }
 
-int main(void)
+/* ---- the shipped files and the schema ---------------------------------- */
+
+static json_object *get_path(json_object *o, const char *const *keys)
+{
+	for (; o != NULL && *keys != NULL; keys++)
+		if (!json_object_object_get_ex(o, *keys, &o))
+			return NULL;
+	return o;
+}
+
+/* The schema describes exactly the parameter table: every section key is
+ * a parameter of the same type and range, and every parameter outside eq
+ * has its place in a section. */
+static void test_schema(const char *path)
+{
+	json_object *schema = json_object_from_file(path), *defs, *band;
+	struct iem_param_info info;
+	uint32_t count = iem_param_count(), n_checked = 0, bad = 0;
+
+	if (!check(schema != NULL, "the schema parses: %s", path))
+		return;
+	defs = get_path(schema, (const char *[]) { "$defs", NULL });
+	band = get_path(defs, (const char *[]) { "band", "properties", NULL });
+	for (uint32_t i = 0; i < count; i++) {
+		char sec[40], key[40], def_name[64];
+		const char *dot;
+		json_object *prop, *v;
+
+		if (iem_param_info(i, &info) < 0 || (dot = strchr(info.name, '.')) == NULL)
+			continue;
+		snprintf(sec, sizeof(sec), "%.*s", (int)(dot - info.name), info.name);
+		snprintf(key, sizeof(key), "%s", dot + 1);
+		if (strcmp(sec, "eq") == 0 && strncmp(key, "1.", 2) == 0) {
+			prop = get_path(band, (const char *[]) { key + 2, NULL });
+		} else if (strcmp(sec, "eq") == 0 && strcmp(key, "preamp") == 0) {
+			prop = get_path(defs, (const char *[]) { "preamp", "oneOf", NULL });
+			prop = prop ? json_object_array_get_idx(prop, 0) : NULL;
+		} else if (strcmp(sec, "eq") == 0) {
+			continue;
+		} else {
+			snprintf(def_name, sizeof(def_name), "section-%s", sec);
+			prop = get_path(defs, (const char *[]) { def_name, "properties", key, NULL });
+			if (get_path(schema, (const char *[]) { "properties", sec, NULL }) == NULL) {
+				diag("the schema's top level has no \"%s\"", sec);
+				bad++;
+			}
+		}
+		n_checked++;
+		if (prop == NULL) {
+			diag("the schema lacks %s", info.name);
+			bad++;
+			continue;
+		}
+		switch (info.type) {
+		case IEM_PARAM_FLOAT: {
+			json_object *mn = get_path(prop, (const char *[]) { "minimum", NULL });
+			json_object *mx = get_path(prop, (const char *[]) { "maximum", NULL });
+			if (mn == NULL || mx == NULL || json_object_get_double(mn) != info.min ||
+			    json_object_get_double(mx) != info.max) {
+				diag("%s: the schema's range differs from %g … %g", info.name, info.min, info.max);
+				bad++;
+			}
+			break;
+		}
+		case IEM_PARAM_ENUM: {
+			size_t k = 0;
+			v = get_path(prop, (const char *[]) { "enum", NULL });
+			for (; v && info.choices[k]; k++) {
+				json_object *c = json_object_array_get_idx(v, k);
+				if (c == NULL || strcmp(json_object_get_string(c), info.choices[k]) != 0)
+					break;
+			}
+			if (v == NULL || info.choices[k] != NULL || json_object_array_length(v) != k) {
+				diag("%s: the schema's choices differ", info.name);
+				bad++;
+			}
+			break;
+		}
+		case IEM_PARAM_BOOL:
+			v = get_path(prop, (const char *[]) { "type", NULL });
+			if (v == NULL || strcmp(json_object_get_string(v), "boolean") != 0) {
+				diag("%s: not a boolean in the schema", info.name);
+				bad++;
+			}
+			break;
+		case IEM_PARAM_STRING:
+			if (get_path(prop, (const char *[]) { "$ref", NULL }) == NULL &&
+			    get_path(prop, (const char *[]) { "type", NULL }) == NULL) {
+				diag("%s: no type in the schema", info.name);
+				bad++;
+			}
+			break;
+		}
+	}
+	/* and the other way: nothing in a section that is not a parameter */
+	json_object_object_foreach(defs, def_name, def) {
+		json_object *props;
+		if (strncmp(def_name, "section-", 8) != 0)
+			continue;
+		props = get_path(def, (const char *[]) { "properties", NULL });
+		json_object_object_foreach(props, key, unused) {
+			char name[80];
+			bool found = false;
+			(void)unused;
+			if (strcmp(key, "comment") == 0)
+				continue;
+			snprintf(name, sizeof(name), "%s.%s", def_name + 8, key);
+			for (uint32_t i = 0; i < count && !found; i++)
+				found = iem_param_info(i, &info) == 0 && strcmp(info.name, name) == 0;
+			if (!found) {
+				diag("the schema has %s, which is no parameter", name);
+				bad++;
+			}
+		}
+	}
+	check(bad == 0 && n_checked > 6, "the schema and the parameter table agree (%u parameters)",
+			n_checked);
+	json_object_put(schema);
+}
+
+static void on_shipped_error(void *data, const struct iem_profile_error *e)
+{
+	char msg[2048];
+	(*(unsigned *)data)++;
+	iem_profile_error_format(e, msg, sizeof(msg));
+	diag("%s", msg);
+}
+
+static void test_shipped(const char *profiles, const char *examples)
+{
+	const char *dirs[] = { profiles, examples, NULL };
+	struct iem_profile_store *s = iem_profile_store_new(dirs);
+	unsigned errors = 0, resolved = 0;
+	uint32_t n;
+	int r;
+
+	r = iem_profile_store_reload(s, on_shipped_error, &errors);
+	n = iem_profile_store_count(s);
+	check(r >= 5 && errors == 0, "every shipped profile and example loads (%d files)", r);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct iem_profile *p = iem_profile_store_get_index(s, i);
+		struct iem_profile_error e;
+		struct iem_params params;
+		if (iem_profile_store_resolve(s, p, &params, &e) == 0) {
+			resolved++;
+		} else {
+			char msg[2048];
+			iem_profile_error_format(&e, msg, sizeof(msg));
+			diag("%s", msg);
+		}
+	}
+	check(resolved == n, "and each resolves to parameters (%u of %u)", resolved, n);
+	check(iem_profile_store_get(s, "defaults") != NULL &&
+			iem_profile_store_get(s, "defaults")->kind == IEM_PROFILE_DEFAULTS &&
+			!iem_profile_store_get(s, "defaults")->process,
+			"the shipped defaults leave unknown devices untouched");
+	iem_profile_store_free(s);
+}
+
+int main(int argc, char **argv)
 {
 	const char *t = getenv("TMPDIR");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/iem-profile-XXXXXX", t ? t : "/tmp");
@@ -566,6 +727,12 @@ int main(void)
 	test_file_trust();
 	test_store();
 	test_save();
+	if (argc == 4) {
+		test_schema(argv[1]);
+		test_shipped(argv[2], argv[3]);
+	} else {
+		diag("skipping the shipped files: run with SCHEMA PROFILES-DIR EXAMPLES-DIR");
+	}
 	{
 		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
