@@ -317,6 +317,74 @@ else
 	not_ok_run "an unknown option is a usage error (exit 2)" "exit $rc"
 fi
 
+# ---- --profile ---------------------------------------------------------------
+
+# Profiles from a private search path only: never the user's own.
+export IEMSTAGE_PROFILE_PATH=$tmp/profiles
+mkdir -p "$tmp/profiles" "$tmp/elsewhere"
+cp "$demo_eq" "$tmp/elsewhere/eq.txt"
+cat >"$tmp/profiles/quiet.json" <<'JSON'
+{ "iemstage": 1, "kind": "listening", "output": { "gain": -4 } }
+JSON
+cat >"$tmp/elsewhere/my-iem.json" <<'JSON'
+{
+	"iemstage": 1,
+	"kind": "device",
+	"listening": "quiet",
+	"eq": { "import": "eq.txt" },
+	"trim": { "gain": -2 }
+}
+JSON
+cp "$tmp/elsewhere/my-iem.json" "$tmp/profiles/by-id.json"
+sed -i 's|"eq.txt"|"../elsewhere/eq.txt"|' "$tmp/profiles/by-id.json"
+chmod 644 "$tmp"/profiles/*.json "$tmp"/elsewhere/*
+
+run "$dry" "$tmp/ref.wav" --eq "$demo_eq" --set output.gain=-6 --quiet
+run "$dry" "$tmp/prof.wav" --profile "$tmp/elsewhere/my-iem.json" --quiet
+if [ "$rc" -eq 0 ] && [ "$(compare_dbfs "$tmp/ref.wav" "$tmp/prof.wav")" = "-inf" ]; then
+	ok "--profile FILE: the imported EQ, the preset's output gain and the trim, as --eq and --set give them"
+else
+	not_ok_run "--profile FILE: the imported EQ, the preset's output gain and the trim, as --eq and --set give them" \
+		"exit $rc, difference $(compare_dbfs "$tmp/ref.wav" "$tmp/prof.wav")"
+fi
+
+run "$dry" "$tmp/prof-id.wav" --profile by-id --quiet
+if [ "$rc" -eq 0 ] && [ "$(compare_dbfs "$tmp/ref.wav" "$tmp/prof-id.wav")" = "-inf" ]; then
+	ok "--profile ID finds the profile in the search path"
+else
+	not_ok_run "--profile ID finds the profile in the search path" "exit $rc"
+fi
+
+run "$dry" "$tmp/prof-set.wav" --profile by-id --set output.gain=-6 --set eq.1.gain=0 --quiet
+if [ "$rc" -eq 0 ] && [ "$(compare_dbfs "$tmp/ref.wav" "$tmp/prof-set.wav")" != "-inf" ]; then
+	ok "--set overrides the profile"
+else
+	not_ok_run "--set overrides the profile" "exit $rc"
+fi
+
+printf '{ "iemstage": 1, "kind": "device",\n  "eq": { "bands": [ { "type": "peaking", "gian": 3 } ] } }\n' \
+	>"$tmp/profiles/broken.json"
+chmod 644 "$tmp/profiles/broken.json"
+expect_error "a broken profile: exit 1, FILE:LINE:COLUMN: pointer: message, no output" "$out" \
+	-Fx "iemstage-render: $tmp/profiles/broken.json:2:43: /eq/bands/0/gian: unknown member \"gian\" in a band (known: type, freq, q, gain, channel)" \
+	"$dry" "$out" --profile broken
+
+expect_error "a missing profile id: exit 1, said so, no output" "$out" \
+	-Fx "iemstage-render: no profile 'nope' in the search path (see the README's Profiles section)" \
+	"$dry" "$out" --profile nope
+
+sed 's/"quiet"/"loud"/' "$tmp/profiles/by-id.json" >"$tmp/profiles/no-preset.json"
+chmod 644 "$tmp/profiles/no-preset.json"
+expect_error "a device profile naming a missing preset: exit 1, the pointer, no output" "$out" \
+	-Fx "iemstage-render: $tmp/profiles/no-preset.json: /listening: no listening preset \"loud\" in the search path" \
+	"$dry" "$out" --profile no-preset
+
+chmod 666 "$tmp/profiles/by-id.json"
+expect_error "a world-writable profile is refused: exit 1, no output" "$out" \
+	-Fx "iemstage-render: $tmp/profiles/by-id.json: writable by group or others (mode 666): refused" \
+	"$dry" "$out" --profile by-id
+unset IEMSTAGE_PROFILE_PATH
+
 # ---- listings ------------------------------------------------------------
 
 run --list-params
