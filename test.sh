@@ -24,7 +24,7 @@ for arg in "$@"; do
 	esac
 done
 
-build-aux/setup.sh deps
+build-aux/setup.sh deps --with-optional
 build-aux/setup.sh build build -Dtests=enabled
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -5,15 +5,17 @@
 # iemstage needs (only the missing ones; nothing when all are present), then
 # configure and build a meson build directory.
 #
-#   build-aux/setup.sh deps                 install missing packages
+#   build-aux/setup.sh deps [--with-optional]
+#                                           install missing packages (and the
+#                                           optional ones the tests use)
 #   build-aux/setup.sh build DIR [ARGS...]  configure DIR (once) and build it
 
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Everything the project builds, runs and tests with. Keep in sync with the
-# README's "Dependencies" section.
+# Everything the project builds, runs and tests with (the README's first
+# section points here).
 packages=(
 	gcc pkg-config meson ninja-build python3
 	libsndfile1-dev libfftw3-dev libjson-c-dev libsystemd-dev libmysofa-dev
@@ -21,12 +23,17 @@ packages=(
 	valgrind python3-jsonschema
 )
 
+# Wanted by the tests but not needed to build or run: clang with its
+# libFuzzer runtime, for the short fuzzing runs. Installed when the
+# distribution has them; their absence only skips those runs.
+optional_packages=(clang libclang-rt-dev)
+
 log() { printf 'iemstage: %s\n' "$*" >&2; }
 
 missing_packages()
 {
 	local p status
-	for p in "${packages[@]}"; do
+	for p in "$@"; do
 		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 		[ "$status" = "install ok installed" ] || printf '%s\n' "$p"
 	done
@@ -34,28 +41,43 @@ missing_packages()
 
 deps()
 {
+	local with_optional=${1:-}
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		log "not a Debian/Ubuntu system: install these yourself: ${packages[*]}"
 		return 0
 	fi
-	local missing
-	mapfile -t missing < <(missing_packages)
-	[ "${#missing[@]}" -eq 0 ] && return 0
+	local missing=() optional=()
+	mapfile -t missing < <(missing_packages "${packages[@]}")
+	if [ "$with_optional" = --with-optional ]; then
+		mapfile -t optional < <(missing_packages "${optional_packages[@]}")
+	fi
+	[ "${#missing[@]}" -eq 0 ] && [ "${#optional[@]}" -eq 0 ] && return 0
 
 	local sudo=()
 	if [ "$(id -u)" -ne 0 ]; then
 		if command -v sudo >/dev/null 2>&1; then
 			sudo=(sudo)
-		else
+		elif [ "${#missing[@]}" -gt 0 ]; then
 			log "missing packages: ${missing[*]}"
 			log "not root and no sudo: install them and run again"
 			return 1
+		else
+			log "not installing ${optional[*]} (not root, no sudo): the fuzzing runs are skipped"
+			return 0
 		fi
 	fi
-	log "installing missing packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	"${sudo[@]}" apt-get update -q
-	"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+	if [ "${#missing[@]}" -gt 0 ]; then
+		log "installing missing packages: ${missing[*]}"
+		"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+	local p
+	for p in "${optional[@]}"; do
+		log "installing $p (optional, for the tests)"
+		"${sudo[@]}" apt-get install -y -q --no-install-recommends "$p" ||
+			log "$p is not available here: the tests that need it are skipped"
+	done
 }
 
 build()
@@ -72,7 +94,7 @@ build()
 }
 
 case "${1:-}" in
-deps) deps ;;
+deps) shift; deps "$@" ;;
 build) shift; build "$@" ;;
 *) echo "usage: $0 deps | build DIR [MESON-ARGS...]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* Links only when clang has its libFuzzer runtime (tests/fuzz/meson.build). */
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	(void)data;
+	(void)size;
+	return 0;
+}
