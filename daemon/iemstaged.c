@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iemstaged: applies iemstage profiles to the sinks they match and offers
+ * it all on D-Bus (org.iemstage1, config/dbus/org.iemstage1.Manager.xml).
+ *
+ * One sd-event loop runs everything: the bus, inotify on the profile
+ * directories, and PipeWire's main loop (its fd is polled here and
+ * iterated without blocking). The DSP runs in the module instances this
+ * process hosts, on PipeWire's data thread.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <pipewire/impl.h>
+
+#include "config.h"
+#include "iemstaged.h"
+
+#define RELOAD_DEBOUNCE_USEC	200000u
+#define STRING_ARG_MAX		256
+
+static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_msg(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("iemstaged: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+void bus_emit_device_added(struct daemon *d, struct device *dev)
+{
+	if (d->bus)
+		sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceAdded", "s", dev->id);
+}
+
+void bus_emit_device_removed(struct daemon *d, struct device *dev)
+{
+	if (d->bus)
+		sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceRemoved", "s", dev->id);
+}
+
+void bus_emit_profile_applied(struct daemon *d, struct device *dev)
+{
+	if (d->bus == NULL)
+		return;
+	sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "ProfileApplied", "ss",
+			dev->id, dev->profile);
+	sd_bus_emit_properties_changed(d->bus, BUS_PATH, BUS_MANAGER,
+			"ActiveDevice", "ActiveProfile", NULL);
+	log_msg("%s: profile %s applied %.1f ms after the sink appeared", dev->id, dev->profile,
+			(double)(now_usec() - dev->appeared_usec) / 1000.0);
+}
+
+static void emit_profile_error(void *data, const struct iem_profile_error *e)
+{
+	struct daemon *d = data;
+	char msg[1024];
+
+	if (e->pointer[0])
+		snprintf(msg, sizeof(msg), "%s: %s", e->pointer, e->message);
+	else
+		snprintf(msg, sizeof(msg), "%s", e->message);
+	log_msg("%s:%u:%u: %s, keeping the previous version", e->file, e->line, e->column, msg);
+	if (d->bus)
+		sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "ProfileError", "suus",
+				e->file, e->line, e->column, msg);
+}
+
+/* ---- profiles ------------------------------------------------------------ */
+
+static void reload_profiles(struct daemon *d)
+{
+	struct device *dev;
+	int r = iem_profile_store_reload(d->store, emit_profile_error, d);
+
+	if (r < 0) {
+		log_msg("reading profiles failed: %s", strerror(-r));
+		return;
+	}
+	/* Re-evaluate: a changed profile applies its changes live. */
+	spa_list_for_each(dev, &d->devices, link)
+		device_evaluate(dev, true);
+}
+
+static int on_reload_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	reload_profiles(userdata);
+	return 0;
+}
+
+/* Editors save in bursts (write, rename, chmod): one reload after the
+ * burst settles. */
+static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct daemon *d = userdata;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	(void)s;
+	(void)revents;
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (d->reload_timer == NULL) {
+		if (sd_event_add_time_relative(d->event, &d->reload_timer, CLOCK_MONOTONIC,
+				RELOAD_DEBOUNCE_USEC, 0, on_reload_timer, d) < 0)
+			return 0;
+	}
+	sd_event_source_set_time_relative(d->reload_timer, RELOAD_DEBOUNCE_USEC);
+	sd_event_source_set_enabled(d->reload_timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static void watch_profiles(struct daemon *d)
+{
+	char **dirs = iem_profile_default_dirs();
+
+	d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d->inotify_fd < 0 || dirs == NULL) {
+		iem_profile_dirs_free(dirs);
+		return;
+	}
+	for (char **dir = dirs; *dir; dir++) {
+		if (inotify_add_watch(d->inotify_fd, *dir, IN_CLOSE_WRITE | IN_MOVED_TO |
+					IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB) < 0 &&
+		    errno != ENOENT)
+			log_msg("cannot watch %s: %m, ignoring", *dir);
+	}
+	iem_profile_dirs_free(dirs);
+	sd_event_add_io(d->event, &d->inotify_source, d->inotify_fd, EPOLLIN, on_inotify, d);
+}
+
+/* ---- argument checks ------------------------------------------------------ */
+
+static int check_string(sd_bus_error *error, const char *field, const char *s)
+{
+	if (strlen(s) > STRING_ARG_MAX)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+				"%s: longer than %d bytes", field, STRING_ARG_MAX);
+	return 0;
+}
+
+static int get_device(struct daemon *d, const char *id, struct device **out, sd_bus_error *error)
+{
+	int r = check_string(error, "device", id);
+	if (r < 0)
+		return r;
+	*out = device_find(d, id);
+	if (*out == NULL)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.NoSuchDevice",
+				"no device \"%s\" (ListDevices lists them)", id);
+	return 0;
+}
+
+/* A D-Bus value as the text form of a parameter. */
+static int variant_text(sd_bus_message *m, const struct iem_param_info *info, char *buf,
+		size_t size, sd_bus_error *error)
+{
+	const char *contents;
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	if (type != 'v' || contents == NULL || strlen(contents) != 1)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "value: a variant of a basic type");
+	r = sd_bus_message_enter_container(m, 'v', contents);
+	if (r < 0)
+		return r;
+	switch (contents[0]) {
+	case 'd': { double v; r = sd_bus_message_read_basic(m, 'd', &v); snprintf(buf, size, "%.17g", v); break; }
+	case 'i': { int32_t v; r = sd_bus_message_read_basic(m, 'i', &v); snprintf(buf, size, "%d", v); break; }
+	case 'u': { uint32_t v; r = sd_bus_message_read_basic(m, 'u', &v); snprintf(buf, size, "%u", v); break; }
+	case 'x': { int64_t v; r = sd_bus_message_read_basic(m, 'x', &v); snprintf(buf, size, "%lld", (long long)v); break; }
+	case 'b': { int v; r = sd_bus_message_read_basic(m, 'b', &v); snprintf(buf, size, "%s", v ? "true" : "false"); break; }
+	case 's': {
+		const char *v;
+		r = sd_bus_message_read_basic(m, 's', &v);
+		if (r >= 0 && strlen(v) >= size)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "value: too long");
+		if (r >= 0)
+			snprintf(buf, size, "%s", v);
+		break;
+	}
+	default:
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+				"value: type '%c' is not a number, boolean or string", contents[0]);
+	}
+	if (r < 0)
+		return r;
+	(void)info;
+	return sd_bus_message_exit_container(m);
+}
+
+static int find_info(const char *name, struct iem_param_info *info)
+{
+	uint32_t n = iem_param_count();
+	for (uint32_t i = 0; i < n; i++)
+		if (iem_param_info(i, info) == 0 && strcmp(info->name, name) == 0)
+			return 0;
+	return -ENOENT;
+}
+
+static int append_param(sd_bus_message *reply, const struct iem_params *p,
+		const struct iem_param_info *info)
+{
+	char text[IEM_PATH_MAX];
+	int r;
+
+	iem_params_get(p, info->name, text, sizeof(text));
+	r = sd_bus_message_open_container(reply, 'e', "sv");
+	if (r < 0)
+		return r;
+	if (info->type == IEM_PARAM_FLOAT && strcmp(text, "auto") != 0)
+		r = sd_bus_message_append(reply, "sv", info->name, "d", strtod(text, NULL));
+	else if (info->type == IEM_PARAM_BOOL)
+		r = sd_bus_message_append(reply, "sv", info->name, "b", strcmp(text, "true") == 0);
+	else
+		r = sd_bus_message_append(reply, "sv", info->name, "s", text);
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
+}
+
+/* ---- methods --------------------------------------------------------------- */
+
+static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	sd_bus_message *reply = NULL;
+	struct device *dev;
+	int r;
+	(void)error;
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(sssss)");
+	spa_list_for_each(dev, &d->devices, link) {
+		const char *desc;
+		if (r < 0 || !dev->announced)
+			continue;
+		desc = pw_properties_get(dev->props, PW_KEY_NODE_DESCRIPTION);
+		r = sd_bus_message_append(reply, "(sssss)", dev->id,
+				pw_properties_get(dev->props, PW_KEY_NODE_NAME),
+				desc ? desc : "", dev->profile,
+				dev->module ? dev->sink_name : "");
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_list_profiles(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	sd_bus_message *reply = NULL;
+	uint32_t n = iem_profile_store_count(d->store);
+	int r;
+	(void)error;
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(ssss)");
+	for (uint32_t i = 0; i < n && r >= 0; i++) {
+		const struct iem_profile *p = iem_profile_store_get_index(d->store, i);
+		r = sd_bus_message_append(reply, "(ssss)", p->id, iem_profile_kind_name(p->kind),
+				p->name, p->path);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	(void)error;
+	reload_profiles(userdata);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_apply_profile(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	const struct iem_profile *p;
+	struct device *dev;
+	const char *device, *profile;
+	char err[1024];
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &device, &profile);
+	if (r < 0)
+		return r;
+	if ((r = get_device(d, device, &dev, error)) < 0)
+		return r;
+	if (!iem_profile_id_valid(profile))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+				"profile: \"%.64s\" is not a profile id ([A-Za-z0-9._-], 1 … 64)", profile);
+	p = iem_profile_store_get(d->store, profile);
+	if (p == NULL)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.NoSuchProfile",
+				"no profile \"%s\" (ListProfiles lists them)", profile);
+	r = device_apply(dev, p, err, sizeof(err));
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "%s", err);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_set_parameter(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct iem_param_info info;
+	struct iem_params next;
+	struct device *dev;
+	const char *device, *name;
+	char text[IEM_PATH_MAX], err[512];
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &device, &name);
+	if (r < 0)
+		return r;
+	if ((r = get_device(d, device, &dev, error)) < 0)
+		return r;
+	if ((r = check_string(error, "name", name)) < 0)
+		return r;
+	if (find_info(name, &info) < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidParameter",
+				"name: unknown parameter \"%s\" (iemstage-render --list-params)", name);
+	if ((r = variant_text(m, &info, text, sizeof(text), error)) < 0)
+		return r;
+	if (dev->module == NULL)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.NotApplied",
+				"%s has no profile applied: ApplyProfile first", dev->id);
+	next = dev->params;
+	if (iem_params_set(&next, name, text, err, sizeof(err)) < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidParameter", "value: %s", err);
+	r = device_set_params(dev, &next, err, sizeof(err));
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "%s", err);
+	if (r > 0) {
+		sd_bus_message *sig = NULL;
+		if (sd_bus_message_new_signal(d->bus, &sig, BUS_PATH, BUS_MANAGER, "ParameterChanged") >= 0 &&
+		    sd_bus_message_append(sig, "s", dev->id) >= 0) {
+			/* the value as GetParameters gives it */
+			sd_bus_message_open_container(sig, 'a', "{sv}");
+			append_param(sig, &dev->params, &info);
+			sd_bus_message_close_container(sig);
+			sd_bus_send(d->bus, sig, NULL);
+		}
+		sd_bus_message_unref(sig);
+	}
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_get_parameters(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct iem_param_info info;
+	sd_bus_message *reply = NULL;
+	struct device *dev;
+	const char *device;
+	uint32_t n = iem_param_count();
+	int r;
+
+	r = sd_bus_message_read(m, "s", &device);
+	if (r < 0)
+		return r;
+	if ((r = get_device(d, device, &dev, error)) < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	for (uint32_t i = 0; i < n && r >= 0; i++) {
+		if (iem_param_info(i, &info) == 0)
+			r = append_param(reply, &dev->params, &info);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_set_bypass(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct iem_params next;
+	struct device *dev;
+	const char *device;
+	char err[512];
+	int bypass, r;
+
+	r = sd_bus_message_read(m, "sb", &device, &bypass);
+	if (r < 0)
+		return r;
+	if ((r = get_device(d, device, &dev, error)) < 0)
+		return r;
+	if (dev->module == NULL)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.NotApplied",
+				"%s has no profile applied: ApplyProfile first", dev->id);
+	next = dev->params;
+	next.bypass = bypass;
+	r = device_set_params(dev, &next, err, sizeof(err));
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "%s", err);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+/* ---- properties ------------------------------------------------------------ */
+
+static struct device *active_device(struct daemon *d)
+{
+	struct device *dev;
+	spa_list_for_each(dev, &d->devices, link)
+		if (dev->module != NULL && d->our_default[0] &&
+		    strcmp(dev->sink_name, d->our_default) == 0)
+			return dev;
+	return NULL;
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface,
+		const char *property, sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct device *dev = active_device(d);
+	(void)bus;
+	(void)path;
+	(void)interface;
+	(void)error;
+
+	if (strcmp(property, "Version") == 0)
+		return sd_bus_message_append(reply, "s", IEM_VERSION);
+	if (strcmp(property, "Enabled") == 0)
+		return sd_bus_message_append(reply, "b", d->enabled);
+	if (strcmp(property, "ActiveDevice") == 0)
+		return sd_bus_message_append(reply, "s", dev ? dev->id : "");
+	if (strcmp(property, "ActiveProfile") == 0)
+		return sd_bus_message_append(reply, "s", dev ? dev->profile : "");
+	return -ENOENT;
+}
+
+static int property_set_enabled(sd_bus *bus, const char *path, const char *interface,
+		const char *property, sd_bus_message *value, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct device *dev;
+	int b, r;
+	(void)path;
+	(void)interface;
+	(void)property;
+	(void)error;
+
+	r = sd_bus_message_read(value, "b", &b);
+	if (r < 0)
+		return r;
+	if ((bool)b == d->enabled)
+		return 0;
+	d->enabled = b;
+	spa_list_for_each(dev, &d->devices, link)
+		device_evaluate(dev, false);
+	sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_MANAGER, "Enabled", NULL);
+	return 0;
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_WRITABLE_PROPERTY("Enabled", "b", property_get, property_set_enabled, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("ActiveDevice", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("ActiveProfile", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS,
+			SD_BUS_RESULT("a(sssss)", devices), method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListProfiles", SD_BUS_NO_ARGS,
+			SD_BUS_RESULT("a(ssss)", profiles), method_list_profiles, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ApplyProfile", SD_BUS_ARGS("s", device, "s", profile),
+			SD_BUS_NO_RESULT, method_apply_profile, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetParameter", SD_BUS_ARGS("s", device, "s", name, "v", value),
+			SD_BUS_NO_RESULT, method_set_parameter, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetParameters", SD_BUS_ARGS("s", device),
+			SD_BUS_RESULT("a{sv}", parameters), method_get_parameters, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetBypass", SD_BUS_ARGS("s", device, "b", bypass),
+			SD_BUS_NO_RESULT, method_set_bypass, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+			SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("s", device), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("s", device), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("ProfileApplied", SD_BUS_ARGS("s", device, "s", profile), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("ProfileError",
+			SD_BUS_ARGS("s", path, "u", line, "u", column, "s", message), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("ParameterChanged", SD_BUS_ARGS("s", device, "a{sv}", parameters), 0),
+	SD_BUS_VTABLE_END
+};
+
+/* ---- PipeWire in the sd-event loop -------------------------------------- */
+
+static int on_pw_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct daemon *d = userdata;
+	(void)s;
+	(void)fd;
+	(void)revents;
+	pw_loop_iterate(d->loop, 0);
+	return 0;
+}
+
+static int do_note_thread(struct spa_loop *loop, bool async, uint32_t seq,
+		const void *data, size_t size, void *user_data)
+{
+	pthread_t *thread = user_data;
+	(void)loop;
+	(void)async;
+	(void)seq;
+	(void)data;
+	(void)size;
+	*thread = pthread_self();
+	return 0;
+}
+
+/* PipeWire 0.3.65 can hang in pw_context_destroy() when the data thread
+ * has not yet entered its loop (tests/integration/iem-host.c says how):
+ * wait until it has. */
+static void wait_data_thread(struct pw_context *context)
+{
+	struct pw_data_loop *data_loop = pw_context_get_data_loop(context);
+	for (int i = 0; i < 2000; i++) {
+		pthread_t thread = pthread_self();
+		pw_data_loop_invoke(data_loop, do_note_thread, 0, NULL, 0, true, &thread);
+		if (!pthread_equal(thread, pthread_self()))
+			return;
+		usleep(1000);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: iemstaged [--system] [--help] [--version]\n"
+		"\n"
+		"Applies iemstage profiles to the audio outputs they match and offers\n"
+		"control on D-Bus as " BUS_NAME " (session bus; --system for a\n"
+		"system-wide PipeWire). Profiles: $IEMSTAGE_PROFILE_PATH, else\n"
+		"$XDG_CONFIG_HOME/iemstage/profiles, " IEM_SYSCONFDIR "/iemstage/profiles,\n"
+		IEM_DATADIR "/profiles.\n");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "system", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .inotify_fd = -1, .enabled = true };
+	sigset_t mask;
+	int c, r, status = 1;
+
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': d.system = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("iemstaged %s\n", IEM_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	/* before any thread: SIGTERM and SIGINT are read by sd-event */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	spa_list_init(&d.devices);
+	spa_list_init(&d.pw_devs);
+
+	r = sd_event_default(&d.event);
+	if (r < 0) {
+		log_msg("cannot make an event loop: %s", strerror(-r));
+		return 1;
+	}
+	sd_event_add_signal(d.event, NULL, SIGTERM, NULL, NULL);
+	sd_event_add_signal(d.event, NULL, SIGINT, NULL, NULL);
+
+	d.store = iem_profile_store_new(NULL);
+	if (d.store == NULL) {
+		log_msg("out of memory");
+		goto done;
+	}
+	watch_profiles(&d);
+	iem_profile_store_reload(d.store, emit_profile_error, &d);
+
+	pw_init(&argc, &argv);
+	d.loop = pw_loop_new(NULL);
+	if (d.loop == NULL)
+		goto done;
+	d.context = pw_context_new(d.loop, NULL, 0);
+	if (d.context == NULL) {
+		log_msg("cannot make a PipeWire context: %m");
+		goto done;
+	}
+	if (pw_log_level < SPA_LOG_LEVEL_WARN && getenv("PIPEWIRE_DEBUG") == NULL)
+		pw_log_set_level(SPA_LOG_LEVEL_WARN);
+	pw_loop_enter(d.loop);
+	sd_event_add_io(d.event, &d.pw_source, pw_loop_get_fd(d.loop), EPOLLIN, on_pw_io, &d);
+
+	r = d.system ? sd_bus_open_system(&d.bus) : sd_bus_open_user(&d.bus);
+	if (r < 0) {
+		log_msg("cannot connect to the %s bus: %s", d.system ? "system" : "session",
+				strerror(-r));
+		goto done;
+	}
+	r = sd_bus_add_object_vtable(d.bus, NULL, BUS_PATH, BUS_MANAGER, manager_vtable, &d);
+	if (r >= 0)
+		r = sd_bus_attach_event(d.bus, d.event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0) {
+		log_msg("cannot set up the bus: %s", strerror(-r));
+		goto done;
+	}
+
+	if (pw_connect(&d) < 0) {
+		log_msg("PipeWire is not there yet: retrying");
+		pw_disconnect(&d);
+		pw_schedule_reconnect(&d);
+	}
+
+	/* Last: the name says the service is ready (Type=dbus). */
+	r = sd_bus_request_name(d.bus, BUS_NAME, 0);
+	if (r < 0) {
+		log_msg("cannot own %s: %s", BUS_NAME, strerror(-r));
+		goto done;
+	}
+	log_msg("ready on the %s bus as %s", d.system ? "system" : "session", BUS_NAME);
+
+	r = sd_event_loop(d.event);
+	status = r < 0 ? 1 : 0;
+done:
+	if (d.context != NULL) {
+		pw_disconnect(&d);
+		wait_data_thread(d.context);
+		pw_context_destroy(d.context);
+	}
+	if (d.loop != NULL) {
+		pw_loop_leave(d.loop);
+		pw_loop_destroy(d.loop);
+	}
+	sd_event_source_unref(d.pw_source);
+	sd_event_source_unref(d.reconnect_timer);
+	sd_event_source_unref(d.reload_timer);
+	sd_event_source_unref(d.inotify_source);
+	if (d.inotify_fd >= 0)
+		close(d.inotify_fd);
+	sd_bus_flush_close_unref(d.bus);
+	sd_event_unref(d.event);
+	iem_profile_store_free(d.store);
+	return status;
+}
