@@ -253,6 +253,23 @@ static const struct pw_proxy_events metadata_proxy_events = {
 
 /* ---- applying ----------------------------------------------------------- */
 
+static bool params_equal(const struct iem_params *a, const struct iem_params *b)
+{
+	struct iem_param_info info;
+	uint32_t n = iem_param_count();
+
+	for (uint32_t i = 0; i < n; i++) {
+		char x[IEM_PATH_MAX], y[IEM_PATH_MAX];
+		if (iem_param_info(i, &info) < 0)
+			continue;
+		iem_params_get(a, info.name, x, sizeof(x));
+		iem_params_get(b, info.name, y, sizeof(y));
+		if (strcmp(x, y) != 0)
+			return false;
+	}
+	return true;
+}
+
 static void module_destroyed(void *data)
 {
 	struct device *dev = data;
@@ -343,6 +360,7 @@ int device_apply(struct device *dev, const struct iem_profile *p, char *err, siz
 		if (r < 0)
 			return r;
 		snprintf(dev->profile, sizeof(dev->profile), "%s", p->id);
+		dev->applied = params;
 		bus_emit_profile_applied(d, dev);
 		return 0;
 	}
@@ -363,6 +381,7 @@ int device_apply(struct device *dev, const struct iem_profile *p, char *err, siz
 	}
 	pw_impl_module_add_listener(dev->module, &dev->module_listener, &module_events, dev);
 	dev->params = params;
+	dev->applied = params;
 	snprintf(dev->profile, sizeof(dev->profile), "%s", p->id);
 	/* ProfileApplied and the default sink follow when the virtual sink
 	 * shows up in the registry (sink_appeared). */
@@ -391,8 +410,15 @@ void device_evaluate(struct device *dev, bool force)
 			device_unapply(dev);
 		return;
 	}
-	if (!force && strcmp(dev->profile, p->id) == 0 && dev->module != NULL)
-		return;
+	if (strcmp(dev->profile, p->id) == 0 && dev->module != NULL) {
+		struct iem_profile_error e;
+		struct iem_params now;
+		/* The same profile: only a change in what it says (a reload)
+		 * applies; live changes made since stay otherwise. */
+		if (!force || (iem_profile_store_resolve(d->store, p, &now, &e) == 0 &&
+					params_equal(&now, &dev->applied)))
+			return;
+	}
 	if (device_apply(dev, p, err, sizeof(err)) < 0)
 		log_msg("%s: %s", dev->id, err);
 }

@@ -62,8 +62,13 @@ void bus_emit_profile_applied(struct daemon *d, struct device *dev)
 			dev->id, dev->profile);
 	sd_bus_emit_properties_changed(d->bus, BUS_PATH, BUS_MANAGER,
 			"ActiveDevice", "ActiveProfile", NULL);
-	log_msg("%s: profile %s applied %.1f ms after the sink appeared", dev->id, dev->profile,
-			(double)(now_usec() - dev->appeared_usec) / 1000.0);
+	if (dev->appeared_usec != 0)
+		log_msg("%s: profile %s applied %.1f ms after the sink appeared", dev->id,
+				dev->profile, (double)(now_usec() - dev->appeared_usec) / 1000.0);
+	else
+		log_msg("%s: profile %s applied", dev->id, dev->profile);
+	/* the latency is that of the first application only */
+	dev->appeared_usec = 0;
 }
 
 static void emit_profile_error(void *data, const struct iem_profile_error *e)

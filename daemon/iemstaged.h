@@ -42,6 +42,7 @@ struct device {
 
 	char profile[IEM_PROFILE_ID_MAX + 1];	/* applied profile, "" = none */
 	struct iem_params params;		/* what the module instance has */
+	struct iem_params applied;		/* what the profile said when last applied */
 	struct pw_impl_module *module;
 	struct spa_hook module_listener;
 	char sink_name[256];			/* the virtual sink's node.name */

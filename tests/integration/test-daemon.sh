@@ -1,0 +1,425 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# iemstaged in a private session (build-aux/pw-session.sh: its own bus,
+# pipewire and wireplumber), driven and watched over D-Bus with busctl.
+# Outputs are null sinks carrying the properties real ones have: a USB IEM
+# (device.bus, device.vendor.id), Bluetooth IEMs (api.bluez5.address, a
+# node re-made for each A2DP/HFP switch) and an unknown card.
+#
+#   plug-in: ProfileApplied, the virtual sink made the default, a stream
+#   started after it processed from its first sample (recorded and compared
+#   with iemstage-render --profile), removal restoring the default;
+#   Bluetooth profile switches; an unknown device left alone; two IEMs at
+#   once; live SetParameter/GetParameters/SetBypass; a bad profile edit
+#   keeping the previous version with ProfileError naming file:line:column;
+#   argument errors; apply latency over repeated plug-ins (p50, p95).
+#
+#   tests/integration/test-daemon.sh IEMSTAGED RENDER MODULE_DIR SYSTEM_MODULEDIR
+
+set -uo pipefail
+
+usage="usage: $0 iemstaged iemstage-render module-dir pipewire-moduledir"
+daemon=${1:?$usage}
+render=${2:?$usage}
+module_dir=${3:?$usage}
+system_moduledir=${4:?$usage}
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+session=$top/build-aux/pw-session.sh
+wavtool=$top/tests/lib/wavtool.py
+
+for p in pipewire wireplumber dbus-daemon busctl pw-cli pw-play pw-record pw-link pw-metadata \
+	python3 timeout; do
+	if ! command -v "$p" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $p not found"
+		exit 0
+	fi
+done
+case "${IEM_SANITIZE:-none}" in
+none | '') ;;
+*) echo "1..0 # SKIP the module is built with -Db_sanitize=$IEM_SANITIZE; the daemon hosts it and pipewire's own modules are not"; exit 0 ;;
+esac
+
+tmp=$(mktemp -d)
+dir=$tmp/session
+children=()
+cleanup()
+{
+	local p
+	for p in "${children[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	"$session" stop "$dir" >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if ! env_out=$("$session" start "$dir" 2>&1); then
+	not_ok "a private PipeWire session starts" "$env_out"
+	tap_done
+	exit 1
+fi
+eval "$env_out"
+export PIPEWIRE_MODULE_DIR=$module_dir:$system_moduledir
+export IEMSTAGE_PROFILE_PATH=$tmp/profiles
+mkdir -p "$tmp/profiles"
+
+# ---- profiles ----------------------------------------------------------------
+
+cat >"$tmp/profiles/usb-iem.json" <<'JSON'
+{
+	"iemstage": 1,
+	"kind": "device",
+	"name": "USB IEM",
+	"match": [ { "device.bus": "usb", "device.vendor.id": "0x2fc6" } ],
+	"eq": { "bands": [ { "type": "peaking", "freq": 1000, "q": 1, "gain": -6 } ] }
+}
+JSON
+cat >"$tmp/profiles/bt-iem.json" <<'JSON'
+{
+	"iemstage": 1,
+	"kind": "device",
+	"name": "Bluetooth IEM",
+	"match": [ { "api.bluez5.address": "AA:BB:CC:*" } ],
+	"eq": { "bands": [ { "type": "peaking", "freq": 1000, "q": 1, "gain": -12 } ] }
+}
+JSON
+cp "$top/config/profiles/defaults.json" "$tmp/profiles/"
+chmod 644 "$tmp"/profiles/*.json
+
+# ---- helpers ---------------------------------------------------------------------
+
+call() { timeout 5 busctl --user call -- org.iemstage1 /org/iemstage1 org.iemstage1.Manager "$@"; }
+prop() { timeout 5 busctl --user get-property org.iemstage1 /org/iemstage1 org.iemstage1.Manager "$@"; }
+
+# Every signal of the daemon, one JSON object a line.
+timeout 600 busctl --user --json=short monitor org.iemstage1 >"$tmp/signals.json" 2>"$tmp/monitor.err" &
+children+=($!)
+
+# signal_count MEMBER [ARG0]: how many such signals so far.
+signal_count()
+{
+	python3 - "$tmp/signals.json" "$@" <<'PY'
+import json, sys
+path, member, *args = sys.argv[1:]
+n = 0
+for line in open(path):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("type") != "signal" or m.get("member") != member:
+        continue
+    data = (m.get("payload") or {}).get("data") or []
+    if all(i < len(data) and str(data[i]) == a for i, a in enumerate(args)):
+        n += 1
+print(n)
+PY
+}
+
+# wait_signal N MEMBER [ARGS...]: until there are N such signals (5 s).
+wait_signal()
+{
+	local want=$1 end=$(($(now_ms) + 5000))
+	shift
+	while [ "$(signal_count "$@")" -lt "$want" ]; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# plug NAME DESCRIPTION PROPS: a null sink with those properties.
+plug()
+{
+	timeout 5 pw-cli create-node adapter "{ factory.name = support.null-audio-sink
+		node.name = $1 node.description = \"$2\" media.class = Audio/Sink
+		audio.position = [ FL FR ] object.linger = true $3 }" >/dev/null
+}
+
+node_id()
+{
+	timeout 5 pw-cli ls Node 2>/dev/null | awk -v n="node.name = \"$1\"" '
+		$1 == "id" { id = $2 + 0 } index($0, n) { print id; exit }'
+}
+
+unplug()
+{
+	local id
+	id=$(node_id "$1")
+	[ -n "$id" ] && timeout 5 pw-cli destroy "$id" >/dev/null
+}
+
+wait_node()
+{
+	local end=$(($(now_ms) + 5000))
+	while [ -z "$(node_id "$1")" ]; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+wait_no_node()
+{
+	local end=$(($(now_ms) + 5000))
+	while [ -n "$(node_id "$1")" ]; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+configured_default()
+{
+	timeout 5 pw-metadata 0 default.configured.audio.sink 2>/dev/null |
+		sed -n "s/.*value:'\\(.*\\)' type.*/\\1/p"
+}
+
+devices() { call ListDevices 2>&1; }
+
+# ---- start -------------------------------------------------------------------------
+
+"$daemon" >"$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+children+=("$daemon_pid")
+end=$(($(now_ms) + 10000))
+until timeout 2 busctl --user status org.iemstage1 >/dev/null 2>&1; do
+	if gone "$daemon_pid" || [ "$(now_ms)" -ge "$end" ]; then
+		not_ok "iemstaged owns org.iemstage1 on the session bus" "$(cat "$tmp/daemon.log")"
+		tap_done
+		exit 1
+	fi
+	sleep 0.05
+done
+ok "iemstaged owns org.iemstage1 on the session bus"
+
+got=$(prop Version)
+if [[ "$got" =~ ^s\ \"[0-9]+\.[0-9]+\.[0-9]+\"$ ]]; then
+	ok "Version: $got"
+else
+	not_ok "Version is a version" "$got"
+fi
+
+got=$(call ListProfiles)
+if grep -q '"usb-iem" "device" "USB IEM"' <<<"$got" && grep -q '"bt-iem" "device"' <<<"$got" &&
+   grep -q '"defaults" "defaults"' <<<"$got"; then
+	ok "ListProfiles lists the profiles of the search path"
+else
+	not_ok "ListProfiles lists the profiles of the search path" "$got"
+fi
+before_default=$(configured_default)
+
+# ---- plug-in: a USB IEM --------------------------------------------------------------
+
+timeout 5 python3 "$wavtool" sine "$tmp/sine.wav" 1.2
+"$render" "$tmp/sine.wav" "$tmp/rendered.wav" --profile usb-iem --quiet
+
+plug usb-iem-1 "USB IEM" "device.bus = usb device.vendor.id = 0x2fc6"
+what="plug-in: a sink with a USB IEM's properties gets ProfileApplied(usb-iem-1, usb-iem)"
+if wait_signal 1 ProfileApplied usb-iem-1 usb-iem; then
+	ok "$what"
+else
+	not_ok "$what" "$(devices)" "$(tail -5 "$tmp/daemon.log")"
+fi
+got=$(configured_default)
+if [ "$got" = '{ "name": "iemstage.usb-iem-1" }' ]; then
+	ok "its virtual sink is the configured default"
+else
+	not_ok "its virtual sink is the configured default" "$got"
+fi
+got=$(devices)
+if grep -q '"usb-iem-1" "usb-iem-1" "USB IEM" "usb-iem" "iemstage.usb-iem-1"' <<<"$got"; then
+	ok "ListDevices: the device, its profile and its virtual sink"
+else
+	not_ok "ListDevices: the device, its profile and its virtual sink" "$got"
+fi
+got=$(prop ActiveDevice)
+if [ "$got" = 's "usb-iem-1"' ]; then
+	ok "ActiveDevice is usb-iem-1"
+else
+	not_ok "ActiveDevice is usb-iem-1" "$got"
+fi
+
+# A stream started now plays through the chain from its first sample: play
+# to the default sink, record the IEM's monitor, compare with the render.
+rec_name=iem-daemon-recorder
+pw-record --target usb-iem-1 -P "{ stream.capture.sink = true node.name = $rec_name }" \
+	--rate 48000 --channels 2 --format f32 "$tmp/recorded.wav" >"$tmp/record.log" 2>&1 &
+rec_pid=$!
+children+=("$rec_pid")
+end=$(($(now_ms) + 10000))
+until timeout 5 pw-link -l 2>/dev/null | grep -q "$rec_name:input_FR"; do
+	[ "$(now_ms)" -lt "$end" ] || break
+	sleep 0.05
+done
+timeout 20 pw-play "$tmp/sine.wav" >"$tmp/play.log" 2>&1
+kill -INT "$rec_pid" 2>/dev/null
+wait "$rec_pid" 2>/dev/null
+level=$(python3 "$wavtool" level "$tmp/sine.wav" "$tmp/recorded.wav" 2>&1)
+if awk '{ exit !($1 > -6.2 && $1 < -5.8 && $2 > -6.2 && $2 < -5.8) }' <<<"$level"; then
+	ok "a stream to the default sink comes out of the IEM at -6.0 +- 0.2 dB (the profile's EQ): $level"
+else
+	not_ok "a stream to the default sink comes out of the IEM at -6.0 +- 0.2 dB (the profile's EQ)" \
+		"$level" "$(cat "$tmp/play.log" "$tmp/record.log")"
+fi
+onset=$(python3 "$wavtool" onset "$tmp/recorded.wav" "$tmp/rendered.wav" 2>&1)
+if awk '{ exit !($1 == "-inf" || ($1 + 0 == $1 && $1 <= -80)) }' <<<"$onset"; then
+	ok "processed from its first sample: the first 0.5 s match iemstage-render --profile (${onset% *} dB)"
+else
+	not_ok "processed from its first sample: the first 0.5 s match iemstage-render --profile" "$onset"
+fi
+
+# ---- live control -----------------------------------------------------------------------
+
+call SetParameter ssv usb-iem-1 eq.1.gain d -3 >/dev/null
+got=$(call GetParameters s usb-iem-1 | grep -o '"eq.1.gain" d [-0-9.]*')
+if [ "$got" = '"eq.1.gain" d -3' ] && wait_signal 1 ParameterChanged usb-iem-1; then
+	ok "SetParameter changes a parameter live; GetParameters reads it back; ParameterChanged"
+else
+	not_ok "SetParameter changes a parameter live; GetParameters reads it back; ParameterChanged" "$got"
+fi
+
+got=$(call SetParameter ssv usb-iem-1 eq.1.gain d 99 2>&1)
+if grep -qF 'eq.1.gain: 99 is out of range (-30 … 30 dB)' <<<"$got" &&
+   [ "$(call GetParameters s usb-iem-1 | grep -o '"eq.1.gain" d [-0-9.]*')" = '"eq.1.gain" d -3' ]; then
+	ok "an out-of-range value is refused by name and changes nothing"
+else
+	not_ok "an out-of-range value is refused by name and changes nothing" "$got"
+fi
+got=$(call SetParameter ssv nope eq.1.gain d 1 2>&1)
+if grep -qF 'no device "nope"' <<<"$got"; then
+	ok "an unknown device is refused: $got"
+else
+	not_ok "an unknown device is refused" "$got"
+fi
+got=$(call SetParameter ssv usb-iem-1 eq.1.gian d 1 2>&1)
+if grep -qF 'unknown parameter "eq.1.gian"' <<<"$got"; then
+	ok "an unknown parameter is refused: $got"
+else
+	not_ok "an unknown parameter is refused" "$got"
+fi
+got=$(call ApplyProfile ss usb-iem-1 'no such!' 2>&1)
+if grep -qF 'is not a profile id' <<<"$got"; then
+	ok "a malformed profile id is refused: $got"
+else
+	not_ok "a malformed profile id is refused" "$got"
+fi
+call SetBypass sb usb-iem-1 true >/dev/null
+got=$(call GetParameters s usb-iem-1 | grep -o '"bypass" b [a-z]*')
+call SetBypass sb usb-iem-1 false >/dev/null
+if [ "$got" = '"bypass" b true' ]; then
+	ok "SetBypass"
+else
+	not_ok "SetBypass" "$got"
+fi
+
+# ---- a bad profile edit ----------------------------------------------------------------
+
+sed -i 's/"gain": -6 }/"gain": -6, }/' "$tmp/profiles/usb-iem.json"
+what="a bad edit: ProfileError names file:line:column, the previous version stays"
+if wait_signal 1 ProfileError "$tmp/profiles/usb-iem.json" 6 76; then
+	got=$(call ListProfiles)
+	if grep -q '"usb-iem" "device" "USB IEM"' <<<"$got" &&
+	   [ "$(call GetParameters s usb-iem-1 | grep -o '"eq.1.gain" d [-0-9.]*')" = '"eq.1.gain" d -3' ]; then
+		ok "$what"
+	else
+		not_ok "$what" "$got"
+	fi
+else
+	not_ok "$what" "$(cat "$tmp/signals.json" | grep ProfileError)" "$(tail -3 "$tmp/daemon.log")"
+fi
+sed -i 's/"gain": -6, }/"gain": -9 }/' "$tmp/profiles/usb-iem.json"
+end=$(($(now_ms) + 5000))
+until [ "$(call GetParameters s usb-iem-1 | grep -o '"eq.1.gain" d [-0-9.]*')" = '"eq.1.gain" d -9' ]; do
+	[ "$(now_ms)" -lt "$end" ] || break
+	sleep 0.05
+done
+got=$(call GetParameters s usb-iem-1 | grep -o '"eq.1.gain" d [-0-9.]*')
+if [ "$got" = '"eq.1.gain" d -9' ]; then
+	ok "the fixed file applies live (eq.1.gain -9)"
+else
+	not_ok "the fixed file applies live (eq.1.gain -9)" "$got"
+fi
+
+# ---- unknown device; Bluetooth; two IEMs ------------------------------------------------
+
+plug card-1 "Built-in Audio" "device.bus = pci"
+sleep 0.5
+got=$(devices)
+if grep -q '"card-1" "card-1" "Built-in Audio" "" ""' <<<"$got" && [ -z "$(node_id iemstage.card-1)" ]; then
+	ok "an unknown device is left untouched (the shipped defaults)"
+else
+	not_ok "an unknown device is left untouched (the shipped defaults)" "$got"
+fi
+
+bt_round()
+{
+	local name=$1 n=$2
+	plug "$name" "BT IEM" "api.bluez5.address = \"AA:BB:CC:DD:EE:FF\" device.api = bluez5"
+	wait_signal "$n" ProfileApplied bluetooth:AA:BB:CC:DD:EE:FF bt-iem
+}
+ok_bt=1
+bt_round bluez_output.AA_BB_CC_DD_EE_FF.1 1 || ok_bt=0
+unplug bluez_output.AA_BB_CC_DD_EE_FF.1
+bt_round bluez_output.AA_BB_CC_DD_EE_FF.headset-head-unit 2 || ok_bt=0
+unplug bluez_output.AA_BB_CC_DD_EE_FF.headset-head-unit
+bt_round bluez_output.AA_BB_CC_DD_EE_FF.1 3 || ok_bt=0
+if [ "$ok_bt" = 1 ]; then
+	ok "Bluetooth A2DP -> HFP -> A2DP: the profile applies to each new node (id bluetooth:AA:BB:CC:DD:EE:FF)"
+else
+	not_ok "Bluetooth A2DP -> HFP -> A2DP: the profile applies to each new node" "$(devices)" \
+		"$(grep ProfileApplied "$tmp/signals.json")"
+fi
+got=$(devices)
+if grep -q '"usb-iem" "iemstage.usb-iem-1"' <<<"$got" && grep -q '"bt-iem" "iemstage.bluez_output' <<<"$got"; then
+	ok "two IEMs at once, each with its own profile and virtual sink"
+else
+	not_ok "two IEMs at once, each with its own profile and virtual sink" "$got"
+fi
+
+# ---- removal ----------------------------------------------------------------------------
+
+unplug bluez_output.AA_BB_CC_DD_EE_FF.1
+unplug usb-iem-1
+if wait_signal 1 DeviceRemoved usb-iem-1 && wait_no_node iemstage.usb-iem-1; then
+	ok "removal: DeviceRemoved, the virtual sink is gone"
+else
+	not_ok "removal: DeviceRemoved, the virtual sink is gone" "$(devices)"
+fi
+got=$(configured_default)
+if [ "$got" = "$before_default" ]; then
+	ok "the configured default is back as it was ('$before_default')"
+else
+	not_ok "the configured default is back as it was" "now '$got', before '$before_default'"
+fi
+
+# ---- apply latency ------------------------------------------------------------------------
+
+n_cycles=20
+for i in $(seq 1 "$n_cycles"); do
+	plug usb-iem-1 "USB IEM" "device.bus = usb device.vendor.id = 0x2fc6"
+	wait_signal $((i + 1)) ProfileApplied usb-iem-1 usb-iem || break
+	unplug usb-iem-1
+	wait_no_node iemstage.usb-iem-1 || break
+done
+lat=$(sed -n 's/.*usb-iem-1: profile usb-iem applied \([0-9.]*\) ms after.*/\1/p' "$tmp/daemon.log" |
+	tail -n "$n_cycles" | sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) exit 1
+		printf "n=%d p50=%.1f p95=%.1f max=%.1f", NR, v[int((NR + 1) / 2)], v[int(NR * 0.95 + 0.999)], v[NR] }')
+if [ -n "$lat" ] && [ "${lat%% *}" = "n=$n_cycles" ]; then
+	ok "apply latency, sink in the registry to ProfileApplied, ms: $lat"
+else
+	not_ok "apply latency over $n_cycles plug-ins" "$lat" "$(tail -5 "$tmp/daemon.log")"
+fi
+
+kill -TERM "$daemon_pid"
+end=$(($(now_ms) + 5000))
+while ! gone "$daemon_pid" && [ "$(now_ms)" -lt "$end" ]; do
+	sleep 0.05
+done
+if gone "$daemon_pid"; then
+	ok "SIGTERM stops iemstaged"
+else
+	not_ok "SIGTERM stops iemstaged" "$(tail -5 "$tmp/daemon.log")"
+fi
+tap_done
