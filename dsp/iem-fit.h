@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iemstage DSP library, part 2: frequency-response curves, the built-in
+ * target curves and fitting a parametric EQ from a measurement.
+ * Included by iem-dsp.h; nothing here is RT-safe (it allocates, reads
+ * files and takes milliseconds).
+ */
+#ifndef IEM_FIT_H
+#define IEM_FIT_H
+
+#include "iem-dsp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- frequency-response curves ----------------------------------------- */
+
+/*
+ * A magnitude response in dB over frequency: a measurement, a target, a
+ * desired EQ. Points from a file are joined by straight lines on a
+ * log-frequency axis; below the first point and above the last the end
+ * values hold.
+ */
+struct iem_curve;
+
+#define IEM_CURVE_MAX_POINTS	100000u		/* points of a curve */
+#define IEM_CURVE_MAX_FILE_SIZE	(16u << 20)	/* bytes of a curve file */
+#define IEM_CURVE_FREQ_MAX	1000000.0	/* Hz; frequencies are above 0 */
+#define IEM_CURVE_DB_MAX	300.0		/* |dB| of a point */
+
+/* RT-safe: no. A curve through n points (freq strictly increasing, above
+ * 0 and at most IEM_CURVE_FREQ_MAX; db finite, |db| <= IEM_CURVE_DB_MAX;
+ * 1 <= n <= IEM_CURVE_MAX_POINTS), copied. NULL and errno: EINVAL, E2BIG,
+ * ENOMEM. */
+IEM_EXPORT struct iem_curve *iem_curve_new(const double *freq, const double *db, uint32_t n);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_curve *iem_curve_free(struct iem_curve *c);
+/* RT-safe: yes. The curve's value at freq (Hz, > 0), in dB. */
+IEM_EXPORT double iem_curve_db(const struct iem_curve *c, double freq);
+/* RT-safe: yes. A short name: a built-in target's, or "" for a curve read
+ * from points. */
+IEM_EXPORT const char *iem_curve_name(const struct iem_curve *c);
+
+/*
+ * RT-safe: no. Parses a CSV curve (len bytes, need not be NUL-terminated):
+ * comma-separated lines of frequency (Hz) and level (dB), the way AutoEq,
+ * REW exports made into CSV and most graph tools write them:
+ *
+ *   frequency,raw          <- an optional header: the first line that is
+ *   20.00,1.25                not blank or a '#' comment, when it does not
+ *   20.20,1.31                start with a number
+ *
+ * The frequency is the first column. The level is the column whose header
+ * name is `column` (case-insensitive; AutoEq's results carry "raw",
+ * "target", "smoothed", …), else the second; a header of more than two
+ * columns must name `column` when it is not NULL. A file without a
+ * header, or a NULL column, uses the second.
+ * Frequencies must increase strictly; every number must be finite and in
+ * range; at least 2 points. Blank lines and lines starting with '#' are
+ * skipped; lines end in LF or CR LF; a UTF-8 BOM is skipped.
+ * On success *out is a new curve and 0 is returned; on failure -EINVAL
+ * (-E2BIG: too many points, -ENOMEM), *out NULL and err filled (line and
+ * column 1-based; 0 when not tied to a place). The list of messages is at
+ * the top of curve.c. Limits are checked before anything is allocated.
+ */
+IEM_EXPORT int iem_curve_parse_csv(const char *text, size_t len, const char *column,
+		struct iem_curve **out, struct iem_parse_error *err);
+
+/* RT-safe: no. Reads a CSV file (at most IEM_CURVE_MAX_FILE_SIZE bytes)
+ * with iem_curve_parse_csv(). On failure err (when not NULL) gets
+ * "PATH:LINE:COLUMN: message" or "PATH: reason"; -errno of the reading
+ * (-ENOENT, -EISDIR, -EFBIG, …) or the parser's. */
+IEM_EXPORT int iem_curve_load_csv(const char *path, const char *column,
+		struct iem_curve **out, char *err, size_t err_size);
+
+/* ---- target curves ----------------------------------------------------- */
+
+/*
+ * The built-in targets (see target.c for how each is defined and how far
+ * it is from the published data):
+ *
+ *   harman-ie-2019          Harman in-ear 2019 (v2), as AutoEq publishes it
+ *   harman-ie-2019-nobass   the same without its bass shelf
+ *
+ * Both are 0 dB at about 1 kHz, as published.
+ */
+
+/* RT-safe: no. A new curve for a built-in target; -ENOENT for an unknown
+ * name, -ENOMEM. Free it with iem_curve_free(). */
+IEM_EXPORT int iem_target_find(const char *name, struct iem_curve **out);
+/* RT-safe: yes. The built-in targets' names by index (0 …); NULL past the
+ * end. */
+IEM_EXPORT const char *iem_target_name(uint32_t index);
+/* RT-safe: no. A built-in target by name, or else a CSV file (read with
+ * column "target"): what a --target option or a profile names. Errors as
+ * iem_curve_load_csv(). */
+IEM_EXPORT int iem_target_load(const char *name_or_path, struct iem_curve **out,
+		char *err, size_t err_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IEM_FIT_H */
