@@ -98,6 +98,75 @@ IEM_EXPORT const char *iem_target_name(uint32_t index);
 IEM_EXPORT int iem_target_load(const char *name_or_path, struct iem_curve **out,
 		char *err, size_t err_size);
 
+/* ---- fitting a parametric EQ ------------------------------------------- */
+
+/*
+ * Fits bands to (target - measurement) the way AutoEq does (its default
+ * "8 peaking with shelves" set and limits):
+ * - the error is taken on a 1/48-octave grid from 20 Hz to 20 kHz; up to
+ *   fit_max (10 kHz) it is fitted point by point, above only its average
+ *   level (treble measurements are not to be trusted in detail);
+ * - the overall level is free: it is the preamp's business;
+ * - shelves keep their frequency and Q and get a gain; peaking bands are
+ *   placed one by one on the largest remaining area of error (height x
+ *   width), then every band is optimised jointly (Levenberg-Marquardt over
+ *   log f, log Q and gain, within the limits, with a small cost on each
+ *   band's gain so that bands do not cancel each other), then the weakest
+ *   band is moved to the largest error left as long as that clearly helps;
+ * - the result is rounded to what a ParametricEQ.txt holds (0.1 Hz,
+ *   0.001 in Q, 0.01 dB) and the preamp set so that the EQ never gains
+ *   above 0 dB at any frequency.
+ * Deterministic: the same curves and configuration give the same bands.
+ */
+#define IEM_FIT_GRID_PER_OCT	48
+
+struct iem_fit_config {
+	uint32_t bands;		/* 1 … IEM_MAX_BANDS (10) */
+	bool shelves;		/* with bands >= 3: the first band a low shelf and the
+				 * last a high shelf, the rest peaking (true) */
+	double rate;		/* Hz, the bands are designed at this rate (48000) */
+	double low_shelf_freq;	/* Hz (105) */
+	double high_shelf_freq;	/* Hz (10000) */
+	double shelf_q;		/* (0.7) */
+	double freq_min;	/* Hz, range of peaking centres (20) */
+	double freq_max;	/* Hz (10000) */
+	double q_min;		/* peaking Q (0.18248, 5 octaves) */
+	double q_max;		/* (6) */
+	double gain_max;	/* dB, |gain| of any band (20) */
+	double fit_max;		/* Hz, fitted in detail up to here (10000) */
+};
+
+struct iem_fit_result {
+	/* (measurement + EQ - target) on the 1/48-octave grid from 20 Hz to
+	 * fit_max, its mean removed (the level is the preamp's): */
+	double rms_db;		/* root mean square */
+	double max_db;		/* largest magnitude */
+	/* the mean from fit_max to 20 kHz, relative to the mean below */
+	double treble_db;
+	double eq_peak_db;	/* the bands' largest gain, before the preamp */
+	uint32_t iterations;	/* optimiser steps taken */
+};
+
+/* RT-safe: yes. The defaults above. */
+IEM_EXPORT void iem_fit_config_init(struct iem_fit_config *cfg);
+
+/* RT-safe: no. Fits cfg->bands bands (cfg NULL: the defaults) so that
+ * measurement + EQ follows target; a NULL measurement is flat, i.e. the
+ * target is the EQ wanted (a GraphicEQ curve). On success replaces the EQ
+ * part of out (every band and the preamp, set as a fixed value) and
+ * returns 0; result, when not NULL, gets the figures. -EINVAL for bad
+ * arguments or configuration, -ENOMEM; out is then untouched. */
+IEM_EXPORT int iem_fit(const struct iem_curve *measurement, const struct iem_curve *target,
+		const struct iem_fit_config *cfg, struct iem_params *out,
+		struct iem_fit_result *result);
+
+/* RT-safe: no. The figures of struct iem_fit_result (iterations 0) for
+ * any EQ p (left channel, designed at rate), e.g. one from a file:
+ * measurement NULL is flat. -EINVAL for bad arguments. */
+IEM_EXPORT int iem_fit_residual(const struct iem_curve *measurement,
+		const struct iem_curve *target, const struct iem_params *p, double rate,
+		double fit_max, struct iem_fit_result *result);
+
 #ifdef __cplusplus
 }
 #endif
