@@ -29,6 +29,26 @@
  *   expected at least 2 points, got <n>       (line and column 0)
  *   invalid arguments                         (line and column 0)
  *   out of memory                             (line and column 0)
+ *
+ * and for GraphicEQ.txt:
+ *
+ *   unexpected NUL byte
+ *   unexpected carriage return: lines end in LF or CR LF
+ *   expected 'GraphicEQ:' or 'Preamp:', got '<token>'
+ *   expected ':' after '<GraphicEQ|Preamp>'
+ *   a second 'GraphicEQ:' line (the first is line <n>)
+ *   expected <a frequency|a gain>, got '<token>'|';'|end of line
+ *   expected <…>, got '<token>' (the decimal separator is '.')
+ *   expected a number after 'Preamp:', got …
+ *   <token> is not a finite number
+ *   unexpected '<token>'
+ *   expected ';' or the end of the line, got '<token>'
+ *   frequency <token> Hz is out of range (above 0, at most 1e+06 Hz)
+ *   gain <token> dB is out of range (-300 … 300 dB)
+ *   frequency <token> Hz is not above the previous point's <f> Hz
+ *   too many points: at most 100000
+ *   expected at least 2 points, got <n>       (column 0)
+ *   no 'GraphicEQ:' line                      (line and column 0)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -569,4 +589,225 @@ int iem_curve_load_csv(const char *path, const char *column,
 			snprintf(err, err_size, "%s: %s", path, perr.message);
 	}
 	return res;
+}
+
+/* ---- GraphicEQ.txt --------------------------------------------------------- */
+
+struct geq {
+	struct iem_parse_error *err;
+	const char *line;
+	size_t len;
+	uint32_t lineno;
+	uint32_t geq_line;	/* where the GraphicEQ: line was, 0: not yet */
+	uint32_t n;
+	double last_freq;
+	struct iem_curve *curve;
+};
+
+static inline bool is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static size_t skip_blanks(const struct geq *g, size_t pos)
+{
+	while (pos < g->len && is_space(g->line[pos]))
+		pos++;
+	return pos;
+}
+
+/* The token from pos to the next blank or ';'. */
+static size_t token_end(const struct geq *g, size_t pos)
+{
+	while (pos < g->len && !is_space(g->line[pos]) && g->line[pos] != ';')
+		pos++;
+	return pos;
+}
+
+#define gfail(g, off, ...) fail_at((g)->err, (g)->lineno, (off), __VA_ARGS__)
+
+static int geq_number(struct geq *g, size_t pos, size_t end, const char *what, double *v)
+{
+	char b[SHOW_SIZE];
+
+	if (end == pos)
+		return gfail(g, pos, "expected %s, got %s", what,
+				pos < g->len ? "';'" : "end of line");
+	if (iem_scan_number(g->line + pos, end - pos, v) != end - pos)
+		return gfail(g, pos, "expected %s, got '%s'%s", what,
+				show(b, g->line + pos, end - pos),
+				memchr(g->line + pos, ',', end - pos) ?
+				" (the decimal separator is '.')" : "");
+	if (!isfinite(*v))
+		return gfail(g, pos, "%s is not a finite number", show(b, g->line + pos, end - pos));
+	return 0;
+}
+
+static int geq_points(struct geq *g, size_t pos)
+{
+	char b[SHOW_SIZE];
+	int res;
+
+	for (;;) {
+		size_t fpos, fend, gpos, gend;
+		double freq, gain;
+
+		fpos = skip_blanks(g, pos);
+		if (fpos == g->len && g->n > 0 && pos > 0 && g->line[pos - 1] == ';')
+			return 0;	/* a last ';' */
+		fend = token_end(g, fpos);
+		if ((res = geq_number(g, fpos, fend, "a frequency", &freq)) < 0)
+			return res;
+		gpos = skip_blanks(g, fend);
+		gend = token_end(g, gpos);
+		if ((res = geq_number(g, gpos, gend, "a gain", &gain)) < 0)
+			return res;
+
+		if (!(freq > 0.0 && freq <= IEM_CURVE_FREQ_MAX))
+			return gfail(g, fpos, "frequency %s Hz is out of range (above 0, at most %g Hz)",
+					show(b, g->line + fpos, fend - fpos), IEM_CURVE_FREQ_MAX);
+		if (!(fabs(gain) <= IEM_CURVE_DB_MAX))
+			return gfail(g, gpos, "gain %s dB is out of range (%g … %g dB)",
+					show(b, g->line + gpos, gend - gpos),
+					-IEM_CURVE_DB_MAX, IEM_CURVE_DB_MAX);
+		if (g->n > 0 && !(freq > g->last_freq))
+			return gfail(g, fpos, "frequency %s Hz is not above the previous point's %g Hz",
+					show(b, g->line + fpos, fend - fpos), g->last_freq);
+		if (g->n >= IEM_CURVE_MAX_POINTS) {
+			gfail(g, fpos, "too many points: at most %u", IEM_CURVE_MAX_POINTS);
+			return -E2BIG;
+		}
+		if (g->curve != NULL) {
+			g->curve->x[g->n] = log2(freq);
+			g->curve->y[g->n] = gain;
+		}
+		g->n++;
+		g->last_freq = freq;
+
+		pos = skip_blanks(g, gend);
+		if (pos == g->len)
+			return 0;
+		if (g->line[pos] != ';')
+			return gfail(g, pos, "expected ';' or the end of the line, got '%s'",
+					show(b, g->line + pos, token_end(g, pos) - pos));
+		pos++;
+	}
+}
+
+static int geq_line(struct geq *g)
+{
+	char b[SHOW_SIZE];
+	size_t i, pos, end;
+	double v;
+
+	for (i = 0; i < g->len; i++) {
+		if (g->line[i] == '\0')
+			return gfail(g, i, "unexpected NUL byte");
+		if (g->line[i] == '\r')
+			return gfail(g, i, "unexpected carriage return: lines end in LF or CR LF");
+	}
+	pos = skip_blanks(g, 0);
+	if (pos == g->len || g->line[pos] == '#')
+		return 0;
+	end = pos;
+	while (end < g->len && !is_space(g->line[end]) && g->line[end] != ':')
+		end++;
+	i = skip_blanks(g, end);
+	bool colon = i < g->len && g->line[i] == ':';
+	bool is_geq = end - pos == 9 && strncasecmp(g->line + pos, "GraphicEQ", 9) == 0;
+	bool is_preamp = end - pos == 6 && strncasecmp(g->line + pos, "Preamp", 6) == 0;
+
+	if (!(is_geq || is_preamp) || !colon) {
+		if (is_geq || is_preamp)
+			return gfail(g, i, "expected ':' after '%s'", is_geq ? "GraphicEQ" : "Preamp");
+		return gfail(g, pos, "expected 'GraphicEQ:' or 'Preamp:', got '%s'",
+				show(b, g->line + pos, token_end(g, pos) - pos));
+	}
+	if (is_preamp) {
+		/* only the level, which a fit leaves free: checked, not used */
+		pos = skip_blanks(g, i + 1);
+		end = token_end(g, pos);
+		if (end - pos > 2 && strncasecmp(g->line + end - 2, "dB", 2) == 0)
+			end -= 2;
+		int res = geq_number(g, pos, end, "a number after 'Preamp:'", &v);
+		if (res < 0)
+			return res;
+		pos = skip_blanks(g, end);
+		if (pos + 2 <= g->len && strncasecmp(g->line + pos, "dB", 2) == 0)
+			pos = skip_blanks(g, pos + 2);
+		if (pos < g->len)
+			return gfail(g, pos, "unexpected '%s'",
+					show(b, g->line + pos, g->len - pos));
+		return 0;
+	}
+	if (g->geq_line > 0)
+		return gfail(g, pos, "a second 'GraphicEQ:' line (the first is line %u)", g->geq_line);
+	g->geq_line = g->lineno;
+	return geq_points(g, i + 1);
+}
+
+static int geq_pass(struct geq *g, const char *text, size_t len)
+{
+	size_t pos = 0;
+	int res;
+
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+
+		if (g->lineno < UINT32_MAX)
+			g->lineno++;
+		g->line = text + pos;
+		g->len = end - pos;
+		if (g->len > 0 && g->line[g->len - 1] == '\r')
+			g->len--;
+		while (g->len > 0 && is_space(g->line[g->len - 1]))
+			g->len--;
+		if ((res = geq_line(g)) < 0)
+			return res;
+		pos = nl != NULL ? end + 1 : len;
+	}
+	if (g->geq_line == 0)
+		return fail_at(g->err, 0, 0, "no 'GraphicEQ:' line");
+	if (g->n < 2) {
+		res = fail_at(g->err, g->geq_line, 0, "expected at least 2 points, got %u", g->n);
+		if (g->err != NULL)
+			g->err->column = 0;	/* the line, not a place in it */
+		return res;
+	}
+	return 0;
+}
+
+int iem_graphic_eq_parse(const char *text, size_t len, struct iem_curve **out,
+		struct iem_parse_error *err)
+{
+	struct iem_curve *curve;
+	struct geq g;
+	int res;
+
+	if (err != NULL)
+		memset(err, 0, sizeof(*err));
+	if (out == NULL || (text == NULL && len > 0))
+		return fail_at(err, 0, 0, "invalid arguments");
+	*out = NULL;
+
+	memset(&g, 0, sizeof(g));
+	g.err = err;
+	if ((res = geq_pass(&g, text, len)) < 0)
+		return res;
+	if ((curve = curve_alloc(g.n, false)) == NULL) {
+		fail_at(err, 0, 0, "out of memory");
+		return -ENOMEM;
+	}
+	memset(&g, 0, sizeof(g));
+	g.curve = curve;
+	if (geq_pass(&g, text, len) < 0) {
+		/* cannot happen: the same text passed the first time */
+		iem_curve_free(curve);
+		return fail_at(err, 0, 0, "invalid arguments");
+	}
+	*out = curve;
+	return 0;
 }

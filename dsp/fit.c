@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -772,4 +773,28 @@ int iem_fit_residual(const struct iem_curve *measurement, const struct iem_curve
 	iem_params_headroom(p, rate, &h);
 	result->eq_peak_db = h.eq_peak;
 	return 0;
+}
+
+int iem_graphic_eq_fit(const char *text, size_t len, const struct iem_fit_config *cfg,
+		struct iem_params *out, struct iem_fit_result *result,
+		struct iem_parse_error *err)
+{
+	struct iem_curve *wanted;
+	int res;
+
+	if (out == NULL) {
+		if (err != NULL) {
+			memset(err, 0, sizeof(*err));
+			snprintf(err->message, sizeof(err->message), "invalid arguments");
+		}
+		return -EINVAL;
+	}
+	if ((res = iem_graphic_eq_parse(text, len, &wanted, err)) < 0)
+		return res;
+	res = iem_fit(NULL, wanted, cfg, out, result);
+	iem_curve_free(wanted);
+	if (res < 0 && err != NULL)
+		snprintf(err->message, sizeof(err->message), "%s",
+				res == -ENOMEM ? "out of memory" : "invalid arguments");
+	return res;
 }

@@ -74,6 +74,22 @@ IEM_EXPORT int iem_curve_parse_csv(const char *text, size_t len, const char *col
 IEM_EXPORT int iem_curve_load_csv(const char *path, const char *column,
 		struct iem_curve **out, char *err, size_t err_size);
 
+/*
+ * RT-safe: no. Parses an Equalizer APO / AutoEq GraphicEQ.txt text (len
+ * bytes, need not be NUL-terminated) into the curve it describes:
+ *
+ *   GraphicEQ: 20 -1.2; 21 -1.1; 22 -1.0; …
+ *
+ * points "frequency gain" separated by ';' (a last ';' is allowed), on
+ * one "GraphicEQ:" line. Blank lines, '#' comments and "Preamp:" lines
+ * (whose level a fit ignores anyway) may be around it; nothing else.
+ * Frequencies must increase strictly; numbers finite and in range (those
+ * of a CSV curve); at least 2 points. Errors as iem_curve_parse_csv(),
+ * messages listed at the top of curve.c.
+ */
+IEM_EXPORT int iem_graphic_eq_parse(const char *text, size_t len, struct iem_curve **out,
+		struct iem_parse_error *err);
+
 /* ---- target curves ----------------------------------------------------- */
 
 /*
@@ -166,6 +182,30 @@ IEM_EXPORT int iem_fit(const struct iem_curve *measurement, const struct iem_cur
 IEM_EXPORT int iem_fit_residual(const struct iem_curve *measurement,
 		const struct iem_curve *target, const struct iem_params *p, double rate,
 		double fit_max, struct iem_fit_result *result);
+
+/* RT-safe: no. iem_graphic_eq_parse() and iem_fit() of that curve as the
+ * EQ wanted (measurement flat): a GraphicEQ.txt made into cfg->bands
+ * parametric bands. Returns 0; -EINVAL with err filled for a bad text
+ * (err->line 0 and "invalid arguments" for bad arguments or
+ * configuration), -E2BIG, -ENOMEM. out is changed only on success. */
+IEM_EXPORT int iem_graphic_eq_fit(const char *text, size_t len, const struct iem_fit_config *cfg,
+		struct iem_params *out, struct iem_fit_result *result,
+		struct iem_parse_error *err);
+
+/* ---- writing a ParametricEQ.txt ------------------------------------------- */
+
+/* RT-safe: no. Writes the EQ part of p as an Equalizer APO / AutoEq
+ * ParametricEQ.txt into buf (NUL-terminated): a "Preamp:" line unless the
+ * preamp is automatic, "Channel:" lines where bands apply to one side,
+ * and one "Filter N: ON …" line per band that is on (PK, LSC, HSC, LPQ,
+ * HPQ, BP, NO, AP). Numbers are written with the fewest decimals (at most
+ * 6) that give back the same double, in any locale, so iem_apo_parse()
+ * of the text gives back p's bands and preamp exactly when they have at
+ * most 6 decimals (iem_fit()'s always do). Returns the length, or
+ * -ENOSPC when buf is too small (IEM_APO_TEXT_MAX always suffices),
+ * -EINVAL. */
+#define IEM_APO_TEXT_MAX	8192
+IEM_EXPORT int iem_apo_write(const struct iem_params *p, char *buf, size_t size);
 
 #ifdef __cplusplus
 }
