@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "iem-dsp.h"
+#include "number.h"
 
 #define DEFAULT_FREQ	1000.0
 #define DEFAULT_Q	0.7071
@@ -62,12 +63,6 @@
  * them and the longest text still fit in struct iem_parse_error. */
 #define SHOW_MAX	40
 #define SHOW_SIZE	(SHOW_MAX + 8)
-
-/* Significant digits handed to strtod(); more are folded into a sticky
- * digit, which keeps the rounding right for any realistic input. */
-#define NUM_DIGITS	40
-/* Decimal exponents are clamped to this: far out, every value is inf or 0. */
-#define EXP_LIMIT	100000
 
 enum field {
 	FIELD_FC,
@@ -262,95 +257,6 @@ static struct tok peek_tok(struct apo *a)
 	return t;
 }
 
-/*
- * Scans a decimal number at the start of s: optional sign, digits with an
- * optional fraction (at least one digit in all), optional exponent.
- * Returns the bytes used, 0 when s does not start with a number.
- *
- * The conversion must not depend on the process locale, whose decimal
- * point may be ','. The digits are rewritten as an integer with an
- * exponent, which has no decimal point, and strtod() reads that form the
- * same way in every locale.
- */
-static size_t scan_number(const char *s, size_t n, double *val)
-{
-	char buf[NUM_DIGITS + 48];
-	size_t i = 0, nd = 0, o = 0;
-	bool neg = false, any = false, sticky = false;
-	int64_t dexp = 0, e = 0;
-
-	if (i < n && (s[i] == '+' || s[i] == '-'))
-		neg = s[i++] == '-';
-
-	/* dexp counts digits of the text, so it cannot overflow */
-	for (; i < n && is_digit(s[i]); i++) {
-		any = true;
-		if (nd == 0 && s[i] == '0')
-			continue;
-		if (nd < NUM_DIGITS) {
-			buf[1 + nd++] = s[i];
-		} else {
-			dexp++;
-			sticky |= s[i] != '0';
-		}
-	}
-	if (i < n && s[i] == '.') {
-		size_t dot = i++;
-		for (; i < n && is_digit(s[i]); i++) {
-			any = true;
-			if (nd == 0 && s[i] == '0') {
-				dexp--;
-			} else if (nd < NUM_DIGITS) {
-				buf[1 + nd++] = s[i];
-				dexp--;
-			} else {
-				sticky |= s[i] != '0';
-			}
-		}
-		if (!any)
-			i = dot;
-	}
-	if (!any)
-		return 0;
-
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		size_t j = i + 1;
-		bool eneg = false;
-		if (j < n && (s[j] == '+' || s[j] == '-'))
-			eneg = s[j++] == '-';
-		if (j < n && is_digit(s[j])) {
-			/* saturates beyond any count of digits dexp can
-			 * hold, so that "0.000…0001e1000000" is still right */
-			for (; j < n && is_digit(s[j]); j++) {
-				if (e < INT64_C(1000000000000000))
-					e = e * 10 + (s[j] - '0');
-			}
-			if (eneg)
-				e = -e;
-			i = j;
-		}
-	}
-
-	if (nd == 0) {
-		*val = 0.0;
-		return i;
-	}
-	if (sticky) {
-		buf[1 + nd++] = '1';
-		dexp--;
-	}
-	dexp += e;
-	if (dexp > EXP_LIMIT)
-		dexp = EXP_LIMIT;
-	else if (dexp < -EXP_LIMIT)
-		dexp = -EXP_LIMIT;
-	buf[0] = neg ? '-' : '+';
-	o = 1 + nd;
-	snprintf(buf + o, sizeof(buf) - o, "e%lld", (long long)dexp);
-	*val = strtod(buf, NULL);
-	return i;
-}
-
 /* Reads the value of a field (or Preamp) from the next token, with its
  * unit, when it has one, attached ("2.3dB") or as the following token. */
 static int parse_value(struct apo *a, const char *what, const char *unit,
@@ -363,7 +269,7 @@ static int parse_value(struct apo *a, const char *what, const char *unit,
 	if (t.len == 0)
 		return fail(a, t.off, "expected a number after '%s', got end of line", what);
 
-	used = scan_number(a->line + t.off, t.len, val);
+	used = iem_scan_number(a->line + t.off, t.len, val);
 	if (used < t.len && (used == 0 || !is_alpha(a->line[t.off + used]))) {
 		bool comma = memchr(a->line + t.off, ',', t.len) != NULL;
 		return fail(a, t.off, "expected a number after '%s', got %s%s", what,

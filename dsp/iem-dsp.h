@@ -564,4 +564,7 @@ IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double
 }
 #endif
 
+/* curves, targets, EQ fitting */
+#include "iem-fit.h"
+
 #endif /* IEM_DSP_H */
