@@ -109,7 +109,41 @@ struct iem_band {
 enum iem_stage_mode {
 	IEM_STAGE_OFF,			/* no stage */
 	IEM_STAGE_BRIR,			/* convolve with the IR file stage.brir */
+	IEM_STAGE_ROOM,			/* two virtual speakers in a virtual room (iem_room_render) */
+	IEM_STAGE_CROSSFEED,		/* bs2b-style crossfeed */
 };
+
+enum iem_crossfeed_preset {
+	IEM_CROSSFEED_DEFAULT,		/* bs2b's default: 700 Hz, 4.5 dB */
+	IEM_CROSSFEED_CMOY,		/* Chu Moy: 700 Hz, 6 dB */
+	IEM_CROSSFEED_JMEIER,		/* Jan Meier: 650 Hz, 9.5 dB */
+	IEM_CROSSFEED_CUSTOM,		/* crossfeed.fcut and crossfeed.feed */
+	IEM_CROSSFEED_PRESET_COUNT
+};
+
+/* Ranges and defaults of the stage's parameters (iem_params_set enforces
+ * them; iem_room_render and iem_crossfeed_* check their own). */
+#define IEM_STAGE_ANGLE_MIN		10.0	/* deg, each speaker off the median plane */
+#define IEM_STAGE_ANGLE_MAX		90.0
+#define IEM_STAGE_ANGLE_DEFAULT		30.0
+#define IEM_STAGE_DISTANCE_MIN		0.5	/* m, head centre to speaker */
+#define IEM_STAGE_DISTANCE_MAX		10.0
+#define IEM_STAGE_DISTANCE_DEFAULT	2.0
+#define IEM_STAGE_ELEVATION_MIN		(-30.0)	/* deg */
+#define IEM_STAGE_ELEVATION_MAX		60.0
+#define IEM_ROOM_SIZE_MIN		2.0	/* m, each of width, depth, height */
+#define IEM_ROOM_SIZE_MAX		30.0
+#define IEM_ROOM_WIDTH_DEFAULT		5.0	/* a furnished living room, 81 m^3 */
+#define IEM_ROOM_DEPTH_DEFAULT		6.0
+#define IEM_ROOM_HEIGHT_DEFAULT		2.7
+#define IEM_ROOM_RT60_MAX		2.0	/* s */
+#define IEM_ROOM_RT60_DEFAULT		0.3
+#define IEM_ROOM_LEVEL_OFF		(-60.0)	/* dB: room.early / room.late at or below: off */
+#define IEM_ROOM_LEVEL_MAX		12.0
+#define IEM_CROSSFEED_FCUT_MIN		300.0	/* Hz, bs2b's range */
+#define IEM_CROSSFEED_FCUT_MAX		2000.0
+#define IEM_CROSSFEED_FEED_MIN		1.0	/* dB */
+#define IEM_CROSSFEED_FEED_MAX		15.0
 
 #define IEM_PATH_MAX	1024		/* bytes of a file name parameter, with its NUL */
 
@@ -121,6 +155,20 @@ struct iem_params {
 	struct iem_band band[IEM_MAX_BANDS];	/* eq.1 … eq.32 */
 	enum iem_stage_mode stage_mode;	/* stage.mode */
 	char stage_brir[IEM_PATH_MAX];	/* stage.brir: an IR file (see iem_ir_file_load) */
+	char stage_hrtf[IEM_PATH_MAX];	/* stage.hrtf: "auto", "model" or a SOFA file */
+	double stage_angle;		/* stage.angle, deg */
+	double stage_distance;		/* stage.distance, m */
+	double stage_elevation;		/* stage.elevation, deg */
+	double room_width;		/* room.width, m */
+	double room_depth;		/* room.depth, m */
+	double room_height;		/* room.height, m */
+	double room_rt60;		/* room.rt60, s; 0: no room (anechoic speakers) */
+	double room_early;		/* room.early, dB; <= IEM_ROOM_LEVEL_OFF: off */
+	double room_late;		/* room.late, dB; <= IEM_ROOM_LEVEL_OFF: off */
+	double head_radius;		/* hrtf.head_radius, m (the model's head) */
+	enum iem_crossfeed_preset crossfeed_preset;	/* crossfeed.preset */
+	double crossfeed_fcut;		/* crossfeed.fcut, Hz (preset custom) */
+	double crossfeed_feed;		/* crossfeed.feed, dB (preset custom) */
 };
 
 enum iem_param_type {
