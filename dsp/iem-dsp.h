@@ -608,6 +608,107 @@ IEM_EXPORT const char *iem_hrtf_describe(const struct iem_hrtf *h);
 IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double elevation_deg,
 		float *left, float *right);
 
+/* ---- the virtual room ---------------------------------------------------- */
+
+/*
+ * Two virtual speakers in a shoebox room, heard through an HRTF: a 2 x 2
+ * binaural room impulse response (BRIR) synthesised at the session rate.
+ *
+ *   - Geometry: the listener on the room's centre line facing the front
+ *     wall, ears IEM_ROOM_EAR_HEIGHT above the floor, placed so that the
+ *     speakers stand IEM_ROOM_FRONT_GAP in front of the front wall (or
+ *     nearer, down to IEM_ROOM_WALL_MIN, in a shallow room); speakers at
+ *     +-angle (left speaker to the left), `distance` from the centre of
+ *     the head, `elevation` above the ears, turned towards the listener.
+ *   - Walls: one absorption per octave band for all six surfaces, from
+ *     the reverberation time by Eyring's formula (which is also the decay
+ *     rate of the image-source model itself).
+ *   - Direct sound and early reflections: image sources (Allen & Berkley)
+ *     up to `order` reflections, each with its own delay (fractional),
+ *     1/r loss, wall absorption per band (beta^reflections) and the HRIR
+ *     for its direction of arrival; the speakers radiate with a first-order
+ *     pattern (`speaker_pattern`).
+ *   - Late reverberation: from the mixing time (the first arrival of an
+ *     image of order `order` + 1), noise whose energy follows the
+ *     image-source statistics (4 pi c / V per second, decaying at the
+ *     band's RT60), the two ears decorrelated as a head in a diffuse field
+ *     is: coherence sinc(2 pi f d / c), d = 0.32 m for the default head
+ *     (scaled with hrtf.head_radius for the model). The images fade out
+ *     and the tail fades in over IEM_ROOM_XFADE_MS.
+ *
+ * Deterministic: the noise comes from fixed seeds, so the same config,
+ * HRTF and rate give the same response bit for bit.
+ */
+#define IEM_ROOM_BANDS		8	/* octave bands, 125 Hz … 16 kHz */
+#define IEM_ROOM_MAX_ORDER	12
+#define IEM_ROOM_MAX_SECONDS	4.0	/* the longest response, s */
+#define IEM_ROOM_EAR_HEIGHT	1.2	/* m */
+#define IEM_ROOM_FRONT_GAP	0.8	/* m, speakers to front wall */
+#define IEM_ROOM_WALL_MIN	0.25	/* m, anything to any wall */
+#define IEM_ROOM_XFADE_MS	4.0	/* early -> late */
+#define IEM_ROOM_SPEED_OF_SOUND	343.0	/* m/s */
+
+struct iem_room_config {
+	double angle;			/* deg */
+	double distance;		/* m */
+	double elevation;		/* deg */
+	double width, depth, height;	/* m */
+	double rt60;			/* s, every band; 0: anechoic */
+	double rt60_band[IEM_ROOM_BANDS];	/* s per octave band (125 Hz … 16 kHz);
+						 * 0 where rt60 applies */
+	double early_db;		/* reflections re the room's own; <= IEM_ROOM_LEVEL_OFF: none */
+	double late_db;			/* late tail re the room's own; <= IEM_ROOM_LEVEL_OFF: none */
+	uint32_t order;			/* image-source order of the early part */
+	double max_seconds;		/* length cap, s (<= IEM_ROOM_MAX_SECONDS) */
+	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle); 1 = omni.
+	 * The default, 0.6, is a directivity index of 3.8 dB. */
+	double speaker_pattern;
+	uint64_t seed;			/* of the late tail's noise */
+};
+
+struct iem_room_info {
+	double listener[3];		/* m, head centre: x depth (to the front wall), y width (left), z up */
+	double speaker[2][3];		/* m, left and right speaker */
+	double volume, surface;		/* m^3, m^2 */
+	double rt60[IEM_ROOM_BANDS];	/* s, as used (0: anechoic) */
+	double beta[IEM_ROOM_BANDS];	/* wall reflection factor (pressure) per band */
+	uint32_t images;		/* image sources rendered (both speakers, direct included) */
+	double mixing_time;		/* s after emission: the tail starts (0: none) */
+	uint32_t removed;		/* frames of flight time taken off the front */
+	/* Frame where a sound that left the speakers at t = 0 and travelled r
+	 * metres lands: origin + r fs / c (with an HRTF, plus its own delay). */
+	double origin;
+};
+
+struct iem_room {
+	struct iem_ir ir;		/* 2 x 2, taps { LL, RL, LR, RR } at `rate` */
+	uint32_t rate;
+	struct iem_room_info info;
+	/* private */
+	const float *paths[4];
+	float *buf;
+};
+
+/* RT-safe: yes. The defaults: stage and room as iem_params_init() has
+ * them, order 3, 2 s cap, pattern 0.6, seed 1. */
+IEM_EXPORT void iem_room_config_init(struct iem_room_config *cfg);
+
+/* RT-safe: yes. The room part of p (stage.angle … room.late) in cfg;
+ * the rest of cfg stays. */
+IEM_EXPORT void iem_room_config_from_params(struct iem_room_config *cfg, const struct iem_params *p);
+
+/* RT-safe: no (allocates, plans FFTs; tens of milliseconds). Synthesises
+ * the BRIR through hrtf at rate; hrtf NULL stands for an omnidirectional
+ * microphone at the centre of the head (both ears the same: for checking
+ * the geometry). Room off (rt60 0, or early and late both off) gives the
+ * speakers alone. Returns 0 and *out (free with iem_room_free()), or a
+ * negative errno with err saying why: -EINVAL (a value out of range, the
+ * speakers do not fit the room), -E2BIG, -ENOMEM. */
+IEM_EXPORT int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hrtf,
+		uint32_t rate, struct iem_room **out, char *err, size_t err_size);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_room *iem_room_free(struct iem_room *room);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtual room: two speakers in a shoebox, heard through an HRTF, as a
+ * 2 x 2 binaural room impulse response (iem-dsp.h says what is modelled).
+ *
+ * How the parts fit together in time. t = 0 is the moment sound leaves
+ * the speakers; frame = origin + t fs, where origin takes the direct
+ * sound's whole samples of flight time off the front (latency nobody
+ * needs). The image sources up to `order` reflections are complete until
+ * the first image of order + 1 arrives: that is the mixing time t_mix.
+ * From there the statistical tail takes over: images fade out and the
+ * tail fades in over IEM_ROOM_XFADE_MS (cos^2 / sin^2), so the energy
+ * stays continuous on average.
+ *
+ * Wall absorption per band: an image of order k carries beta(f)^k. With
+ * one reverberation time for every band that is a number; otherwise the
+ * images are summed per order and each order goes through a minimum-phase
+ * filter with magnitude beta(f)^k (beta interpolated linearly in ln beta
+ * over log frequency between octave centres).
+ *
+ * The late tail is not rendered yet: room.late is accepted and ignored.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fft.h"
+#include "hrtf-private.h"
+#include "iem-dsp.h"
+
+#define C_SOUND			IEM_ROOM_SPEED_OF_SOUND
+#define OMNI_LEAD		HRTF_FD_HALF	/* taps before an omni arrival at 0 m */
+#define WALL_LENGTH_MS		10.0
+
+static const double band_centre[IEM_ROOM_BANDS] = {
+	125, 250, 500, 1000, 2000, 4000, 8000, 16000
+};
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	if (err == NULL || size == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+	uint32_t p = 1;
+	while (p < n && p < (1u << 24))
+		p <<= 1;
+	return p;
+}
+
+void iem_room_config_init(struct iem_room_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->angle = IEM_STAGE_ANGLE_DEFAULT;
+	cfg->distance = IEM_STAGE_DISTANCE_DEFAULT;
+	cfg->elevation = 0.0;
+	cfg->width = IEM_ROOM_WIDTH_DEFAULT;
+	cfg->depth = IEM_ROOM_DEPTH_DEFAULT;
+	cfg->height = IEM_ROOM_HEIGHT_DEFAULT;
+	cfg->rt60 = IEM_ROOM_RT60_DEFAULT;
+	cfg->early_db = 0.0;
+	cfg->late_db = 0.0;
+	cfg->order = 3;
+	cfg->max_seconds = 2.0;
+	cfg->speaker_pattern = 0.6;
+	cfg->seed = 1;
+}
+
+void iem_room_config_from_params(struct iem_room_config *cfg, const struct iem_params *p)
+{
+	cfg->angle = p->stage_angle;
+	cfg->distance = p->stage_distance;
+	cfg->elevation = p->stage_elevation;
+	cfg->width = p->room_width;
+	cfg->depth = p->room_depth;
+	cfg->height = p->room_height;
+	cfg->rt60 = p->room_rt60;
+	cfg->early_db = p->room_early;
+	cfg->late_db = p->room_late;
+}
+
+struct iem_room *iem_room_free(struct iem_room *room)
+{
+	if (room == NULL)
+		return NULL;
+	free(room->buf);
+	free(room);
+	return NULL;
+}
+
+/* ---- checks and geometry ---------------------------------------------------- */
+
+static bool in_range(double v, double lo, double hi)
+{
+	return v >= lo && v <= hi;	/* false for NaN */
+}
+
+static int check_config(const struct iem_room_config *c, char *err, size_t err_size)
+{
+	if (!in_range(c->angle, IEM_STAGE_ANGLE_MIN, IEM_STAGE_ANGLE_MAX)) {
+		set_err(err, err_size, "speaker angle %g deg is outside %g … %g deg",
+				c->angle, IEM_STAGE_ANGLE_MIN, IEM_STAGE_ANGLE_MAX);
+		return -EINVAL;
+	}
+	if (!in_range(c->distance, IEM_STAGE_DISTANCE_MIN, IEM_STAGE_DISTANCE_MAX)) {
+		set_err(err, err_size, "speaker distance %g m is outside %g … %g m",
+				c->distance, IEM_STAGE_DISTANCE_MIN, IEM_STAGE_DISTANCE_MAX);
+		return -EINVAL;
+	}
+	if (!in_range(c->elevation, IEM_STAGE_ELEVATION_MIN, IEM_STAGE_ELEVATION_MAX)) {
+		set_err(err, err_size, "speaker elevation %g deg is outside %g … %g deg",
+				c->elevation, IEM_STAGE_ELEVATION_MIN, IEM_STAGE_ELEVATION_MAX);
+		return -EINVAL;
+	}
+	if (!in_range(c->width, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX) ||
+	    !in_range(c->depth, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX) ||
+	    !in_range(c->height, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX)) {
+		set_err(err, err_size, "room %g x %g x %g m: each side must be %g … %g m",
+				c->width, c->depth, c->height, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX);
+		return -EINVAL;
+	}
+	if (!in_range(c->rt60, 0.0, IEM_ROOM_RT60_MAX)) {
+		set_err(err, err_size, "reverberation time %g s is outside 0 … %g s",
+				c->rt60, IEM_ROOM_RT60_MAX);
+		return -EINVAL;
+	}
+	for (int b = 0; b < IEM_ROOM_BANDS; b++) {
+		if (!in_range(c->rt60_band[b], 0.0, IEM_ROOM_RT60_MAX)) {
+			set_err(err, err_size, "reverberation time %g s at %g Hz is outside 0 … %g s",
+					c->rt60_band[b], band_centre[b], IEM_ROOM_RT60_MAX);
+			return -EINVAL;
+		}
+	}
+	if (isnan(c->early_db) || isnan(c->late_db) ||
+	    c->early_db > IEM_ROOM_LEVEL_MAX || c->late_db > IEM_ROOM_LEVEL_MAX) {
+		set_err(err, err_size, "early and late levels must be at most %+g dB", IEM_ROOM_LEVEL_MAX);
+		return -EINVAL;
+	}
+	if (c->order > IEM_ROOM_MAX_ORDER) {
+		set_err(err, err_size, "image-source order %u is above %d", c->order, IEM_ROOM_MAX_ORDER);
+		return -EINVAL;
+	}
+	if (!in_range(c->max_seconds, 0.01, IEM_ROOM_MAX_SECONDS)) {
+		set_err(err, err_size, "length cap %g s is outside 0.01 … %g s",
+				c->max_seconds, IEM_ROOM_MAX_SECONDS);
+		return -EINVAL;
+	}
+	if (!in_range(c->speaker_pattern, 0.5, 1.0)) {
+		set_err(err, err_size, "speaker pattern %g is outside 0.5 (cardioid) … 1 (omni)",
+				c->speaker_pattern);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Listener and speakers (see iem-dsp.h); -EINVAL when they do not fit. */
+static int place(const struct iem_room_config *c, struct iem_room_info *info,
+		char *err, size_t err_size)
+{
+	const double az = c->angle * M_PI / 180.0, el = c->elevation * M_PI / 180.0;
+	const double ahead = c->distance * cos(el) * cos(az);
+	const double side = c->distance * cos(el) * sin(az);
+	const double up = c->distance * sin(el);
+	const double ear = fmin(IEM_ROOM_EAR_HEIGHT, c->height / 2.0);
+	double x = c->depth - IEM_ROOM_FRONT_GAP - ahead;
+
+	if (x < IEM_ROOM_WALL_MIN)
+		x = IEM_ROOM_WALL_MIN;
+	if (x + ahead > c->depth - IEM_ROOM_WALL_MIN) {
+		set_err(err, err_size, "speakers %g m away at %g deg do not fit a room %g m deep",
+				c->distance, c->angle, c->depth);
+		return -EINVAL;
+	}
+	if (side > c->width / 2.0 - IEM_ROOM_WALL_MIN) {
+		set_err(err, err_size, "speakers %g m away at %g deg do not fit a room %g m wide",
+				c->distance, c->angle, c->width);
+		return -EINVAL;
+	}
+	if (ear + up > c->height - IEM_ROOM_WALL_MIN || ear + up < IEM_ROOM_WALL_MIN) {
+		set_err(err, err_size, "speakers %g m away at %g deg elevation do not fit a room %g m high "
+				"(ears at %g m)", c->distance, c->elevation, c->height, ear);
+		return -EINVAL;
+	}
+	info->listener[0] = x;
+	info->listener[1] = c->width / 2.0;
+	info->listener[2] = ear;
+	for (int s = 0; s < 2; s++) {
+		info->speaker[s][0] = x + ahead;
+		info->speaker[s][1] = c->width / 2.0 + (s == 0 ? side : -side);
+		info->speaker[s][2] = ear + up;
+	}
+	return 0;
+}
+
+/* ---- spectra ------------------------------------------------------------------ */
+
+/* ln beta at frequency f: linear in log2 f between the octave centres. */
+static double ln_beta_at(const double *ln_beta, double f)
+{
+	if (f <= band_centre[0])
+		return ln_beta[0];
+	if (f >= band_centre[IEM_ROOM_BANDS - 1])
+		return ln_beta[IEM_ROOM_BANDS - 1];
+	double x = log2(f / band_centre[0]);
+	int b = (int)x;
+	double u = x - b;
+	return ln_beta[b] * (1.0 - u) + ln_beta[b + 1] * u;
+}
+
+
+
+/*
+ * Minimum-phase filter of `len` taps whose magnitude is exp(lnmag[k]) at
+ * bin k of an n-point grid (n / 2 + 1 bins, n a power of two well above
+ * len); a half-Hann fade over its last quarter. t (n floats) and s (n + 2)
+ * are scratch from iem_fft_alloc.
+ */
+static void minimum_phase(struct iem_fft *fft, const double *lnmag, uint32_t n,
+		float *t, float *s, float *out, uint32_t len)
+{
+	const uint32_t bins = n / 2 + 1;
+
+	for (uint32_t k = 0; k < bins; k++) {
+		s[2 * k] = (float)lnmag[k];
+		s[2 * k + 1] = 0.0f;
+	}
+	iem_fft_inverse(fft, s, t);		/* real cepstrum, times n */
+	for (uint32_t m = 0; m < n; m++) {
+		double c = t[m] / (double)n;
+		if (m == 0 || m == n / 2)
+			t[m] = (float)c;
+		else if (m < n / 2)
+			t[m] = (float)(2.0 * c);	/* fold the anticausal part */
+		else
+			t[m] = 0.0f;
+	}
+	iem_fft_forward(fft, t, s);
+	for (uint32_t k = 0; k < bins; k++) {
+		double mag = exp(s[2 * k]), ph = s[2 * k + 1];
+		s[2 * k] = (float)(mag * cos(ph));
+		s[2 * k + 1] = (float)(mag * sin(ph));
+	}
+	iem_fft_inverse(fft, s, t);
+	const uint32_t fade = len / 4, start = len - fade;
+	for (uint32_t m = 0; m < len; m++) {
+		double w = m < start ? 1.0 : 0.5 + 0.5 * cos(M_PI * (double)(m - start + 1) / (fade + 1));
+		out[m] = (float)(t[m] / (double)n * w);
+	}
+}
+
+
+/* ---- the parts ------------------------------------------------------------------ */
+
+struct synth {
+	const struct iem_room_config *cfg;
+	const struct iem_hrtf *hrtf;
+	uint32_t rate;
+	struct iem_room_info *info;
+
+	uint32_t hl;			/* taps of an HRIR (1 for the omni microphone) */
+	float *hrir[2];
+	bool banded;			/* rt60 differs between bands */
+	double ln_beta[IEM_ROOM_BANDS];
+	double early_gain, late_gain;	/* linear; 0: off */
+	bool room;			/* any reflection or tail at all */
+	double t_mix;			/* s */
+	double xfade;			/* s */
+	uint32_t len;			/* taps of the response */
+	float *path[4];			/* LL, RL, LR, RR */
+};
+
+/* Adds one arrival (direction from the head centre, unit vector v; delay
+ * in frames from the start of the response) for speaker s through the
+ * HRTF, scaled by gain, into out[ear] (out[0] left, out[1] right). */
+static int add_arrival(struct synth *sy, const double v[3], double frames, double gain,
+		float *out_left, float *out_right, uint32_t out_len)
+{
+	if (sy->hrtf == NULL) {
+		const float one = 1.0f;
+		hrtf_shift_add(out_left, out_len, &one, 1, frames + OMNI_LEAD, gain);
+		hrtf_shift_add(out_right, out_len, &one, 1, frames + OMNI_LEAD, gain);
+		return 0;
+	}
+	double az = atan2(v[1], v[0]) * 180.0 / M_PI;
+	double el = atan2(v[2], hypot(v[0], v[1])) * 180.0 / M_PI;
+	int r = iem_hrtf_get(sy->hrtf, az, el, sy->hrir[0], sy->hrir[1]);
+	if (r < 0)
+		return r;
+	hrtf_shift_add(out_left, out_len, sy->hrir[0], sy->hl, frames, gain);
+	hrtf_shift_add(out_right, out_len, sy->hrir[1], sy->hl, frames, gain);
+	return 0;
+}
+
+/* Image sources of both speakers, up to `order`: with `render`, each into
+ * out (4 paths of out_len, or per order: out + 4 * k when banded) and
+ * counted; always, the mixing time (the nearest image of order + 1). */
+static int images(struct synth *sy, uint32_t order, bool render, float *const *out, uint32_t out_len)
+{
+	const struct iem_room_config *c = sy->cfg;
+	const double L[3] = { c->depth, c->width, c->height };
+	const double *rx = sy->info->listener;
+	const int nmax = (int)order + 1;
+	const double a = c->speaker_pattern;
+	const double fs_c = sy->rate / C_SOUND;
+	double nearest_next = INFINITY;
+	int r;
+
+	for (int s = 0; s < 2; s++) {
+		const double *sx = sy->info->speaker[s];
+		double axis[3], dist = 0.0;
+		for (int i = 0; i < 3; i++) {
+			axis[i] = rx[i] - sx[i];
+			dist += axis[i] * axis[i];
+		}
+		dist = sqrt(dist);
+		for (int i = 0; i < 3; i++)
+			axis[i] /= dist;
+
+		for (int p = 0; p < 8; p++) {
+			const int px = p & 1, py = (p >> 1) & 1, pz = (p >> 2) & 1;
+			const int pv[3] = { px, py, pz };
+			for (int nx = -nmax; nx <= nmax; nx++)
+			for (int ny = -nmax; ny <= nmax; ny++)
+			for (int nz = -nmax; nz <= nmax; nz++) {
+				const int nv[3] = { nx, ny, nz };
+				uint32_t k = 0;
+				double d[3], r2 = 0.0;
+				for (int i = 0; i < 3; i++) {
+					k += (uint32_t)(abs(nv[i] - pv[i]) + abs(nv[i]));
+					d[i] = (1 - 2 * pv[i]) * sx[i] + 2.0 * nv[i] * L[i] - rx[i];
+					r2 += d[i] * d[i];
+				}
+				double dist_i = sqrt(r2);
+				if (k == order + 1 && dist_i < nearest_next)
+					nearest_next = dist_i;
+				if (!render || k > order || (k > 0 && sy->early_gain == 0.0))
+					continue;
+
+				double t = dist_i / C_SOUND, w = 1.0;
+				if (k > 0 && sy->late_gain > 0.0 && t > sy->t_mix) {
+					if (t >= sy->t_mix + sy->xfade)
+						continue;
+					w = cos(M_PI_2 * (t - sy->t_mix) / sy->xfade);
+					w *= w;
+				}
+				/* direction of arrival, and of departure from the real speaker */
+				double v[3], cosang = 0.0;
+				for (int i = 0; i < 3; i++) {
+					v[i] = d[i] / dist_i;
+					cosang += (1 - 2 * pv[i]) * -v[i] * axis[i];
+				}
+				double gain = (a + (1.0 - a) * cosang) / dist_i * w;
+				if (k > 0) {
+					gain *= sy->early_gain;
+					if (!sy->banded)
+						gain *= exp(sy->ln_beta[0] * k);
+				}
+				float *const *o = sy->banded ? out + 4 * k : out;
+				double frames = dist_i * fs_c - sy->info->removed;
+				if ((r = add_arrival(sy, v, frames, gain, o[0 + s], o[2 + s], out_len)) < 0)
+					return r;
+				sy->info->images++;
+			}
+		}
+	}
+	sy->t_mix = nearest_next / C_SOUND;
+	return 0;
+}
+
+/* Per order k >= 1: the images summed in acc + 4 k, through a minimum-phase
+ * filter of magnitude beta(f)^k, added into the paths. */
+static int wall_filters(struct synth *sy, uint32_t order, float *const *acc, uint32_t acc_len)
+{
+	const uint32_t flen = pow2_at_least((uint64_t)ceil(WALL_LENGTH_MS * 1e-3 * sy->rate));
+	const uint32_t n = pow2_at_least(fmax((double)acc_len + flen, 8.0 * flen));
+	const uint32_t bins = n / 2 + 1;
+	struct iem_fft *fft = iem_fft_new(n);
+	float *t = iem_fft_alloc(n), *s = iem_fft_alloc(n + 2), *fs = iem_fft_alloc(n + 2);
+	float *taps = calloc(flen, sizeof(float));
+	double *lnmag = calloc(bins, sizeof(double));
+	int res = -ENOMEM;
+
+	if (fft == NULL || t == NULL || s == NULL || fs == NULL || taps == NULL || lnmag == NULL)
+		goto out;
+	for (uint32_t k = 1; k <= order; k++) {
+		for (uint32_t b = 0; b < bins; b++)
+			lnmag[b] = k * ln_beta_at(sy->ln_beta, (double)b * sy->rate / n);
+		minimum_phase(fft, lnmag, n, t, s, taps, flen);
+		memset(t, 0, n * sizeof(float));
+		memcpy(t, taps, flen * sizeof(float));
+		iem_fft_forward(fft, t, fs);
+		for (uint32_t p = 0; p < 4; p++) {
+			memset(t, 0, n * sizeof(float));
+			memcpy(t, acc[4 * k + p], acc_len * sizeof(float));
+			iem_fft_forward(fft, t, s);
+			for (uint32_t b = 0; b < bins; b++) {
+				float re = s[2 * b] * fs[2 * b] - s[2 * b + 1] * fs[2 * b + 1];
+				float im = s[2 * b] * fs[2 * b + 1] + s[2 * b + 1] * fs[2 * b];
+				s[2 * b] = re;
+				s[2 * b + 1] = im;
+			}
+			iem_fft_inverse(fft, s, t);
+			uint32_t m = acc_len + flen - 1 < sy->len ? acc_len + flen - 1 : sy->len;
+			for (uint32_t j = 0; j < m; j++)
+				sy->path[p][j] += t[j] / (float)n;
+		}
+	}
+	res = 0;
+out:
+	iem_fft_free(fft);
+	iem_fft_free_buffer(t);
+	iem_fft_free_buffer(s);
+	iem_fft_free_buffer(fs);
+	free(taps);
+	free(lnmag);
+	return res;
+}
+
+
+
+
+
+
+/* The frame where the HRTF's frontal response peaks: its own delay. */
+static int hrtf_lead(struct synth *sy, double *lead)
+{
+	int r;
+	if (sy->hrtf == NULL) {
+		*lead = OMNI_LEAD;
+		return 0;
+	}
+	if ((r = iem_hrtf_get(sy->hrtf, 0.0, 0.0, sy->hrir[0], sy->hrir[1])) < 0)
+		return r;
+	uint32_t best = 0;
+	for (uint32_t i = 1; i < sy->hl; i++)
+		if (fabsf(sy->hrir[0][i]) > fabsf(sy->hrir[0][best]))
+			best = i;
+	*lead = best;
+	return 0;
+}
+
+int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hrtf,
+		uint32_t rate, struct iem_room **out, char *err, size_t err_size)
+{
+	struct synth sy = { .cfg = cfg, .hrtf = hrtf, .rate = rate };
+	struct iem_room *room = NULL;
+	float **acc = NULL;
+	uint32_t order = 0, acc_len = 0;
+	double lead, arrive0;
+	int r;
+
+	if (out == NULL || cfg == NULL) {
+		set_err(err, err_size, "no configuration or no place for the result");
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (rate < IEM_MIN_RATE || rate > IEM_MAX_RATE) {
+		set_err(err, err_size, "sample rate %u Hz is outside %u … %u Hz", rate, IEM_MIN_RATE, IEM_MAX_RATE);
+		return -EINVAL;
+	}
+	if ((r = check_config(cfg, err, err_size)) < 0)
+		return r;
+	if ((room = calloc(1, sizeof(*room))) == NULL) {
+		set_err(err, err_size, "out of memory");
+		return -ENOMEM;
+	}
+	room->rate = rate;
+	sy.info = &room->info;
+	if ((r = place(cfg, sy.info, err, err_size)) < 0)
+		goto error;
+
+	/* walls */
+	struct iem_room_info *info = sy.info;
+	info->volume = cfg->width * cfg->depth * cfg->height;
+	info->surface = 2.0 * (cfg->width * cfg->depth + cfg->width * cfg->height + cfg->depth * cfg->height);
+	double t60_max = 0.0;
+	bool any_zero = false;
+	for (int b = 0; b < IEM_ROOM_BANDS; b++) {
+		double t60 = cfg->rt60_band[b] > 0.0 ? cfg->rt60_band[b] : cfg->rt60;
+		info->rt60[b] = t60;
+		t60_max = fmax(t60_max, t60);
+		any_zero |= !(t60 > 0.0);
+		if (t60 != info->rt60[0])
+			sy.banded = true;
+		/* Eyring: ln(1 - alpha) = -24 ln 10 V / (c S T); beta = sqrt(1 - alpha) */
+		sy.ln_beta[b] = t60 > 0.0 ? -12.0 * M_LN10 * info->volume / (C_SOUND * info->surface * t60) : -INFINITY;
+		info->beta[b] = exp(sy.ln_beta[b]);
+	}
+	sy.early_gain = cfg->early_db > IEM_ROOM_LEVEL_OFF ? pow(10.0, cfg->early_db / 20.0) : 0.0;
+	sy.late_gain = 0.0;	/* no tail yet */
+	sy.room = t60_max > 0.0 && (sy.early_gain > 0.0 || sy.late_gain > 0.0);
+	if (sy.room && any_zero) {
+		set_err(err, err_size, "a reverberation time of 0 s in some bands only: give all bands or none");
+		r = -EINVAL;
+		goto error;
+	}
+	if (!sy.room) {
+		sy.early_gain = sy.late_gain = 0.0;
+		sy.banded = false;
+	}
+	order = sy.room ? cfg->order : 0;
+	sy.xfade = IEM_ROOM_XFADE_MS * 1e-3;
+
+	/* HRIR scratch */
+	sy.hl = hrtf ? iem_hrtf_length(hrtf) : 1;
+	sy.hrir[0] = calloc(sy.hl, sizeof(float));
+	sy.hrir[1] = calloc(sy.hl, sizeof(float));
+	if (sy.hrir[0] == NULL || sy.hrir[1] == NULL)
+		goto nomem;
+	if ((r = hrtf_lead(&sy, &lead)) < 0) {
+		set_err(err, err_size, "the HRTF failed: %s", strerror(-r));
+		goto error;
+	}
+	/* timing: flight time off the front; the mixing time */
+	info->removed = (uint32_t)floor(cfg->distance / C_SOUND * rate);
+	info->origin = (hrtf ? 0.0 : OMNI_LEAD) - (double)info->removed;
+	arrive0 = lead - (double)info->removed;	/* a 0 m arrival at the ears */
+	if ((r = images(&sy, order, false, NULL, 0)) < 0)
+		goto error;
+	info->mixing_time = sy.late_gain > 0.0 ? sy.t_mix : 0.0;
+
+	/* length: the last image (at most t_mix + xfade when there is a tail,
+	 * else the furthest of its order) and the tail to -60 dB */
+	double diag = sqrt(cfg->width * cfg->width + cfg->depth * cfg->depth + cfg->height * cfg->height);
+	double t_last = sy.room ? (sy.late_gain > 0.0 ? sy.t_mix + sy.xfade + t60_max
+				: (2.0 * order + 1.0) * diag / C_SOUND) : cfg->distance / C_SOUND;
+	const uint64_t cap = (uint64_t)floor(cfg->max_seconds * rate);
+	const uint32_t eq_len = 0;
+	uint64_t need = (uint64_t)ceil(arrive0 + t_last * rate) + sy.hl + 2 * HRTF_FD_HALF;
+	if (need > cap)
+		need = cap;
+	uint64_t final_len = need + eq_len > cap ? cap : need + eq_len;
+	if (final_len > IEM_CONV_MAX_TAPS) {
+		set_err(err, err_size, "%llu taps is more than a stage takes (%u)",
+				(unsigned long long)final_len, IEM_CONV_MAX_TAPS);
+		r = -E2BIG;
+		goto error;
+	}
+	sy.len = (uint32_t)need;
+	if ((room->buf = calloc(4 * (size_t)final_len, sizeof(float))) == NULL)
+		goto nomem;
+	for (int p = 0; p < 4; p++)
+		sy.path[p] = room->buf + (size_t)p * final_len;
+
+	/* direct sound and early reflections */
+	if (sy.banded) {
+		acc_len = (uint32_t)fmin((double)sy.len,
+				ceil(arrive0 + (sy.late_gain > 0.0 ? sy.t_mix + sy.xfade : t_last) * rate) +
+				sy.hl + 2 * HRTF_FD_HALF);
+		acc = calloc(4 * ((size_t)order + 1), sizeof(float *));
+		if (acc == NULL)
+			goto nomem;
+		for (uint32_t p = 0; p < 4; p++)
+			acc[p] = sy.path[p];	/* order 0: straight into the response */
+		for (size_t k = 4; k < 4 * ((size_t)order + 1); k++)
+			if ((acc[k] = calloc(acc_len, sizeof(float))) == NULL)
+				goto nomem;
+		r = images(&sy, order, true, acc, acc_len);
+		if (r == 0)
+			r = wall_filters(&sy, order, acc, acc_len);
+	} else {
+		r = images(&sy, order, true, sy.path, sy.len);
+	}
+	if (r < 0) {
+		set_err(err, err_size, "%s", r == -ENOMEM ? "out of memory" : "the HRTF failed");
+		goto error;
+	}
+
+	for (int p = 0; p < 4; p++)
+		room->paths[p] = sy.path[p];
+	room->ir = (struct iem_ir) { 2, 2, sy.len, room->paths };
+	free(sy.hrir[0]);
+	free(sy.hrir[1]);
+	if (acc) {
+		for (size_t k = 4; k < 4 * ((size_t)order + 1); k++)
+			free(acc[k]);
+		free(acc);
+	}
+	*out = room;
+	return 0;
+
+nomem:
+	set_err(err, err_size, "out of memory");
+	r = -ENOMEM;
+error:
+	free(sy.hrir[0]);
+	free(sy.hrir[1]);
+	if (acc) {
+		for (size_t k = 4; k < 4 * ((size_t)order + 1); k++)
+			free(acc[k]);
+		free(acc);
+	}
+	iem_room_free(room);
+	return r;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtual room: geometry against the image-source formula (Allen &
+ * Berkley, dsp-reference §4.1), determinism and refusals.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iem-test.h"
+#include "iem-test-dsp.h"
+
+#define C_SOUND 343.0
+#define RATE 48000u
+
+/* ---- helpers ------------------------------------------------------------- */
+
+
+
+
+
+static double energy(const float *x, uint32_t n)
+{
+	double e = 0.0;
+	for (uint32_t i = 0; i < n; i++)
+		e += (double)x[i] * x[i];
+	return e;
+}
+
+static struct iem_room *render(const struct iem_room_config *cfg, const struct iem_hrtf *h)
+{
+	struct iem_room *room = NULL;
+	char err[256] = "";
+	int r = iem_room_render(cfg, h, RATE, &room, err, sizeof(err));
+	if (r < 0) {
+		printf("Bail out! iem_room_render: %s (%d)\n", err, r);
+		exit(1);
+	}
+	return room;
+}
+
+static struct iem_hrtf *model(void)
+{
+	struct iem_hrtf_config hc;
+	iem_hrtf_config_init(&hc);
+	hc.kind = IEM_HRTF_MODEL;
+	struct iem_hrtf *h = iem_hrtf_new(&hc, RATE, NULL, 0);
+	if (h == NULL) {
+		printf("Bail out! the model HRTF: %s\n", strerror(errno));
+		exit(1);
+	}
+	return h;
+}
+
+
+
+/* A config with nothing but geometry: omni speakers, no filter. */
+static void plain_config(struct iem_room_config *cfg)
+{
+	iem_room_config_init(cfg);
+	cfg->speaker_pattern = 1.0;
+}
+
+/* ---- direct sound ----------------------------------------------------------- */
+
+/* First moment (DC group delay) and sum of x over [a, b). */
+static void moment(const float *x, uint32_t a, uint32_t b, double *pos, double *sum)
+{
+	double s = 0.0, m = 0.0;
+	for (uint32_t i = a; i < b; i++) {
+		s += x[i];
+		m += (double)i * x[i];
+	}
+	*pos = m / s;
+	*sum = s;
+}
+
+static void test_direct(void)
+{
+	static const double dist[] = { 0.5, 1.0, 2.0, 3.3, 4.0 };
+	struct iem_room_config cfg;
+	bool ok_t = true, ok_l = true, only = true;
+	double worst_t = 0.0, worst_l = 0.0;
+
+	plain_config(&cfg);
+	cfg.rt60 = 0.0;
+	cfg.width = cfg.depth = 12.0;
+	for (size_t i = 0; i < sizeof(dist) / sizeof(dist[0]); i++) {
+		cfg.distance = dist[i];
+		struct iem_room *room = render(&cfg, NULL);
+		for (int p = 0; p < 4; p++) {
+			double pos, sum, want = room->info.origin + dist[i] * RATE / C_SOUND;
+			moment(room->ir.taps[p], 0, room->ir.length, &pos, &sum);
+			worst_t = fmax(worst_t, fabs(pos - want));
+			worst_l = fmax(worst_l, fabs(db(sum * dist[i])));
+			ok_t &= fabs(pos - want) < 0.01;
+			ok_l &= fabs(db(sum * dist[i])) < 0.01;
+			/* nothing but the one arrival: no energy outside its kernel */
+			uint32_t c = (uint32_t)lround(want);
+			double inside = energy(room->ir.taps[p] + c - 17, 35);
+			only &= energy(room->ir.taps[p], room->ir.length) - inside <= 1e-9 * inside;
+		}
+		iem_room_free(room);
+	}
+	check(ok_t, "anechoic, omni microphone: the direct sound arrives at r / c (+ origin) for r = 0.5 … 4 m (worst %.4f samples)", worst_t);
+	check(ok_l, "… at a level of 1 / r (worst %.4f dB)", worst_l);
+	check(only, "… and nothing else arrives (no energy outside +-17 taps of it)");
+
+	/* through the model HRTF: 2 m against 4 m */
+	struct iem_hrtf *h = model();
+	struct iem_room *room[2];
+	cfg.distance = 2.0;
+	room[0] = render(&cfg, h);
+	cfg.distance = 4.0;
+	room[1] = render(&cfg, h);
+	double lag_want = 2.0 * RATE / C_SOUND - ((double)room[1]->info.removed - room[0]->info.removed);
+	uint32_t n = room[0]->ir.length < room[1]->ir.length ? room[0]->ir.length : room[1]->ir.length;
+	double worst_db = 0.0, worst_lag = 0.0;
+	for (int p = 0; p < 4; p++) {
+		const float *a = room[0]->ir.taps[p], *b = room[1]->ir.taps[p];
+		double e = 10.0 * log10(energy(b, room[1]->ir.length) / energy(a, room[0]->ir.length));
+		worst_db = fmax(worst_db, fabs(e - db(0.5)));
+		/* b is a delayed by lag_want: the cross-correlation peaks there */
+		int best = 0;
+		double bestv = -INFINITY;
+		for (int k = -8; k <= 48; k++) {
+			double acc = 0.0;
+			for (uint32_t i = 0; i < n; i++)
+				if ((int)i + k >= 0 && (int)i + k < (int)n)
+					acc += (double)a[i] * b[i + k];
+			if (acc > bestv) {
+				bestv = acc;
+				best = k;
+			}
+		}
+		worst_lag = fmax(worst_lag, fabs(best - lag_want));
+	}
+	check(worst_db < 0.05 && worst_lag <= 0.5,
+			"model HRTF: 4 m is 6.02 dB below 2 m (worst %.3f dB off) and %.2f samples later (worst %.2f off)",
+			worst_db, lag_want, worst_lag);
+	iem_room_free(room[0]);
+	iem_room_free(room[1]);
+	iem_hrtf_free(h);
+}
+
+/* ---- first-order reflections --------------------------------------------------- */
+
+static void test_first_order(void)
+{
+	const uint32_t rate = 192000;	/* arrivals 2 cm apart stay apart */
+	struct iem_room_config cfg;
+	struct iem_room *room = NULL;
+	char err[256];
+
+	plain_config(&cfg);
+	cfg.order = 1;
+	cfg.late_db = IEM_ROOM_LEVEL_OFF;
+	cfg.rt60 = 0.5;
+	if (iem_room_render(&cfg, NULL, rate, &room, err, sizeof(err)) < 0) {
+		check(false, "render at 192 kHz: %s", err);
+		return;
+	}
+	const struct iem_room_info *in = &room->info;
+	const double L[3] = { cfg.depth, cfg.width, cfg.height };
+	/* Eyring, as dsp-reference §4.1 puts it, from the room alone */
+	double V = cfg.width * cfg.depth * cfg.height;
+	double S = 2 * (cfg.width * cfg.depth + cfg.width * cfg.height + cfg.depth * cfg.height);
+	double alpha = 1.0 - exp(-0.161 * V / (S * cfg.rt60));
+	double beta = sqrt(1.0 - alpha);
+
+	/* the listener on the centre line, speakers at +-30 degrees, 2 m */
+	double dx = in->speaker[0][0] - in->listener[0], dy = in->speaker[0][1] - in->listener[1];
+	check(fabs(in->listener[1] - cfg.width / 2) < 1e-9 && fabs(hypot(dx, dy) - 2.0) < 1e-9 &&
+			fabs(atan2(dy, dx) * 180 / M_PI - 30.0) < 1e-9 &&
+			fabs(in->speaker[1][1] - (cfg.width - in->speaker[0][1])) < 1e-9,
+			"geometry: listener at (%.2f, %.2f, %.2f) m, left speaker at (%.2f, %.2f, %.2f) m",
+			in->listener[0], in->listener[1], in->listener[2],
+			in->speaker[0][0], in->speaker[0][1], in->speaker[0][2]);
+
+	double worst_t = 0.0, worst_a = 0.0, inside = 0.0;
+	for (int s = 0; s < 2; s++) {
+		const float *x = room->ir.taps[s];	/* speaker s -> left ear */
+		for (int img = 0; img < 7; img++) {
+			double p[3] = { in->speaker[s][0], in->speaker[s][1], in->speaker[s][2] };
+			if (img > 0) {
+				int axis = (img - 1) / 2;
+				/* mirror in the wall at 0 or at L */
+				p[axis] = (img - 1) % 2 ? 2.0 * L[axis] - p[axis] : -p[axis];
+			}
+			double r = sqrt(pow(p[0] - in->listener[0], 2) + pow(p[1] - in->listener[1], 2) +
+					pow(p[2] - in->listener[2], 2));
+			double want_t = in->origin + r * rate / C_SOUND;
+			double want_a = (img ? beta : 1.0) / r;
+			uint32_t c = (uint32_t)lround(want_t);
+			double pos, sum;
+			moment(x, c - 17, c + 18, &pos, &sum);
+			worst_t = fmax(worst_t, fabs(pos - want_t));
+			worst_a = fmax(worst_a, fabs(db(sum / want_a)));
+			inside += energy(x + c - 17, 35);
+		}
+	}
+	double e = energy(room->ir.taps[0], room->ir.length) + energy(room->ir.taps[1], room->ir.length);
+	check(worst_t < 0.05, "first-order reflections arrive at |image - listener| / c: worst %.3f samples at 192 kHz", worst_t);
+	check(worst_a < 0.05, "… with beta / r, beta = %.4f from Eyring (worst %.3f dB; the room says beta %.4f)",
+			beta, worst_a, in->beta[3]);
+	check(e - inside <= 1e-9 * e, "… and nothing else: %.2g of the energy outside +-17 taps of the 14 arrivals",
+			(e - inside) / e);
+	check(in->images == 14, "14 images: 2 speakers x (direct + 6) (%u)", in->images);
+	iem_room_free(room);
+}
+
+/* ---- late tail ------------------------------------------------------------------ */
+
+
+
+
+
+
+/* ---- timbre -------------------------------------------------------------------- */
+
+
+
+
+/* ---- determinism, errors ----------------------------------------------------------- */
+
+static void test_determinism(void)
+{
+	struct iem_hrtf *h = model();
+	struct iem_room_config cfg;
+	struct iem_room *a, *b, *c;
+
+	iem_room_config_init(&cfg);
+	a = render(&cfg, h);
+	b = render(&cfg, h);
+	cfg.seed = 2;
+	c = render(&cfg, h);
+	bool same = a->ir.length == b->ir.length;
+	for (int p = 0; p < 4 && same; p++)
+		same = memcmp(a->ir.taps[p], b->ir.taps[p], a->ir.length * sizeof(float)) == 0;
+	check(same, "the same config renders the same response, bit for bit (%u taps)", a->ir.length);
+	bool finite = true;
+	for (int p = 0; p < 4; p++)
+		for (uint32_t i = 0; i < a->ir.length; i++)
+			finite &= isfinite(a->ir.taps[p][i]);
+	check(finite, "every tap is finite");
+	diag("default room, model: %u taps (%.3f s), %u images, beta %.3f",
+			a->ir.length, (double)a->ir.length / RATE, a->info.images, a->info.beta[3]);
+	iem_room_free(a);
+	iem_room_free(b);
+	iem_room_free(c);
+	iem_hrtf_free(h);
+}
+
+/* ---- the chain ------------------------------------------------------------------- */
+
+
+static void test_errors(void)
+{
+	struct iem_room_config cfg;
+	struct iem_room *room = (struct iem_room *)&cfg;
+	char err[256] = "";
+
+	iem_room_config_init(&cfg);
+	cfg.distance = 8.0;
+	int r = iem_room_render(&cfg, NULL, RATE, &room, err, sizeof(err));
+	check(r == -EINVAL && room == NULL && strstr(err, "do not fit") != NULL,
+			"speakers that do not fit the room are refused: %s", err);
+	iem_room_config_init(&cfg);
+	cfg.rt60 = 2.5;
+	r = iem_room_render(&cfg, NULL, RATE, &room, err, sizeof(err));
+	check(r == -EINVAL && strstr(err, "2.5") != NULL, "an RT60 out of range is refused: %s", err);
+	check(iem_room_free(NULL) == NULL, "iem_room_free(NULL)");
+}
+
+int main(void)
+{
+	test_direct();
+	test_first_order();
+	test_determinism();
+	test_errors();
+	return iem_test_done();
+}
