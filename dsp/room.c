@@ -12,13 +12,29 @@
  * tail fades in over IEM_ROOM_XFADE_MS (cos^2 / sin^2), so the energy
  * stays continuous on average.
  *
+ * The tail's level is not a free parameter. Images fill space at one per
+ * room volume V; those arriving between t and t + dt lie in a shell of
+ * 4 pi (c t)^2 c dt, each 1/(c t) loud and beta^2k weaker in energy after
+ * k ~ c t S / 4V reflections. Their energy per second is therefore
+ * 4 pi c / V exp(-13.8 t / T60) (Eyring's T60, the same beta) in units
+ * where the direct sound is 1/r: that is the noise's variance, divided by
+ * the speakers' directivity factor Q (energy that leaves off axis).
+ *
  * Wall absorption per band: an image of order k carries beta(f)^k. With
  * one reverberation time for every band that is a number; otherwise the
  * images are summed per order and each order goes through a minimum-phase
  * filter with magnitude beta(f)^k (beta interpolated linearly in ln beta
- * over log frequency between octave centres).
+ * over log frequency between octave centres). The tail is split into
+ * octave bands with amplitude-complementary raised-cosine crossovers in
+ * log frequency, each band with its own decay.
  *
- * The late tail is not rendered yet: room.late is accepted and ignored.
+ * Interaural coherence of the tail: per speaker two independent noises
+ * n1, n2; left = A n1 + B n2, right = A n1 - B n2 with A = sqrt((1 + IC)
+ * / 2), B = sqrt((1 - IC) / 2) per frequency, which gives the coherence IC
+ * at unchanged power. IC(f) = sinc(2 pi f d / c) with d = 0.32 m
+ * (dsp-reference §4.2: the best fit to KEMAR's diffuse field below 1.5
+ * kHz, first zero at 536 Hz against KEMAR's 528 Hz), tapered to 0 above
+ * 1 kHz where KEMAR's coherence stays within +-0.05.
  */
 #include <errno.h>
 #include <math.h>
@@ -32,8 +48,11 @@
 #include "iem-dsp.h"
 
 #define C_SOUND			IEM_ROOM_SPEED_OF_SOUND
+#define LN1000			6.907755278982137	/* ln 10^3: amplitude -60 dB */
 #define OMNI_LEAD		HRTF_FD_HALF	/* taps before an omni arrival at 0 m */
+#define IC_DISTANCE		0.32		/* m, diffuse-field coherence of the default head */
 #define WALL_LENGTH_MS		10.0
+#define TAIL_FADE_OUT		0.05		/* of the tail's length */
 
 static const double band_centre[IEM_ROOM_BANDS] = {
 	125, 250, 500, 1000, 2000, 4000, 8000, 16000
@@ -217,7 +236,33 @@ static double ln_beta_at(const double *ln_beta, double f)
 	return ln_beta[b] * (1.0 - u) + ln_beta[b + 1] * u;
 }
 
+/* Weight of octave band b at f: raised-cosine crossovers in log2 f between
+ * neighbouring centres; the weights of all bands sum to 1. */
+static double band_weight(int b, double f)
+{
+	if (f <= 0.0)
+		return b == 0 ? 1.0 : 0.0;
+	double x = log2(f / band_centre[0]);	/* band b's centre at x = b */
+	if (x <= 0.0)
+		return b == 0 ? 1.0 : 0.0;
+	if (x >= IEM_ROOM_BANDS - 1)
+		return b == IEM_ROOM_BANDS - 1 ? 1.0 : 0.0;
+	double d = x - b;
+	if (d <= -1.0 || d >= 1.0)
+		return 0.0;
+	return 0.5 + 0.5 * cos(M_PI * d);
+}
 
+/* Interaural coherence of a diffuse field at f for a head whose
+ * coherence distance is d. */
+static double diffuse_ic(double f, double d)
+{
+	double x = 2.0 * M_PI * f * d / C_SOUND;
+	double ic = x < 1e-9 ? 1.0 : sin(x) / x;
+	if (f > 1000.0)
+		ic *= exp(-((f - 1000.0) / 800.0) * ((f - 1000.0) / 800.0));
+	return ic;
+}
 
 /*
  * Minimum-phase filter of `len` taps whose magnitude is exp(lnmag[k]) at
@@ -426,8 +471,106 @@ out:
 	return res;
 }
 
+/* Gaussian noise, unit variance: xorshift64* and Box-Muller (fixed seed,
+ * the same sequence everywhere). */
+static uint64_t next_u64(uint64_t *st)
+{
+	*st ^= *st >> 12;
+	*st ^= *st << 25;
+	*st ^= *st >> 27;
+	return *st * 2685821657736338717ull;
+}
 
+static void gaussian(uint64_t *st, float *out, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i += 2) {
+		double u1 = ((next_u64(st) >> 11) + 0.5) / 9007199254740992.0;
+		double u2 = (next_u64(st) >> 11) / 9007199254740992.0;
+		double r = sqrt(-2.0 * log(u1));
+		out[i] = (float)(r * cos(2.0 * M_PI * u2));
+		if (i + 1 < n)
+			out[i + 1] = (float)(r * sin(2.0 * M_PI * u2));
+	}
+}
 
+/* The late tail from frame `start` (time t_mix, including the HRTF's own
+ * lead) to the end of the response. */
+static int tail(struct synth *sy, double start, double ic_distance)
+{
+	const struct iem_room_config *c = sy->cfg;
+	const struct iem_room_info *info = sy->info;
+	const uint32_t first = (uint32_t)ceil(fmax(start, 0.0));
+	if (first >= sy->len)
+		return 0;
+	const uint32_t count = sy->len - first;
+	const uint32_t n = pow2_at_least(count);
+	const uint32_t bins = n / 2 + 1;
+	const int bands = sy->banded ? IEM_ROOM_BANDS : 1;
+	const double a = c->speaker_pattern;
+	const double q = 1.0 / (a * a + (1.0 - a) * (1.0 - a) / 3.0);
+	const double level = sqrt(4.0 * M_PI * C_SOUND / (info->volume * sy->rate * q)) * sy->late_gain;
+	const uint32_t fade_out = (uint32_t)(count * TAIL_FADE_OUT) + 1;
+	struct iem_fft *fft = iem_fft_new(n);
+	float *noise[2] = { iem_fft_alloc(n + 2), iem_fft_alloc(n + 2) };
+	float *spec = iem_fft_alloc(n + 2), *t = iem_fft_alloc(n);
+	double *mixa = calloc(bins, sizeof(double)), *mixb = calloc(bins, sizeof(double));
+	double *weight = calloc(bins, sizeof(double));
+	int res = -ENOMEM;
+
+	if (fft == NULL || noise[0] == NULL || noise[1] == NULL || spec == NULL || t == NULL ||
+	    mixa == NULL || mixb == NULL || weight == NULL)
+		goto out;
+	for (uint32_t k = 0; k < bins; k++) {
+		double ic = sy->hrtf == NULL ? 1.0 : diffuse_ic((double)k * sy->rate / n, ic_distance);
+		mixa[k] = sqrt((1.0 + ic) / 2.0);
+		mixb[k] = sqrt((1.0 - ic) / 2.0);
+	}
+
+	for (int s = 0; s < 2; s++) {
+		uint64_t st = c->seed * 0x9E3779B97F4A7C15ull + (uint64_t)s * 2 + 1;
+		for (int j = 0; j < 2; j++) {
+			gaussian(&st, t, n);
+			iem_fft_forward(fft, t, noise[j]);
+		}
+		for (int b = 0; b < bands; b++) {
+			double t60 = sy->banded ? info->rt60[b] : info->rt60[3];
+			for (uint32_t k = 0; k < bins; k++)
+				weight[k] = bands == 1 ? 1.0 : band_weight(b, (double)k * sy->rate / n);
+			for (int ear = 0; ear < 2; ear++) {
+				const double sign = ear == 0 ? 1.0 : -1.0;
+				for (uint32_t k = 0; k < bins; k++) {
+					double wa = weight[k] * mixa[k], wb = sign * weight[k] * mixb[k];
+					spec[2 * k] = (float)(wa * noise[0][2 * k] + wb * noise[1][2 * k]);
+					spec[2 * k + 1] = (float)(wa * noise[0][2 * k + 1] + wb * noise[1][2 * k + 1]);
+				}
+				iem_fft_inverse(fft, spec, t);
+				float *out = sy->path[ear * 2 + s];
+				for (uint32_t i = 0; i < count; i++) {
+					double since = (first + i - start) / sy->rate;	/* s after t_mix */
+					double env = level / n * exp(-LN1000 * (sy->t_mix + since) / t60);
+					if (since < sy->xfade) {
+						double g = sin(M_PI_2 * since / sy->xfade);
+						env *= g * g;
+					}
+					if (i >= count - fade_out)
+						env *= 0.5 + 0.5 * cos(M_PI * (double)(i - (count - fade_out) + 1) / (fade_out + 1));
+					out[first + i] += (float)(t[i] * env);
+				}
+			}
+		}
+	}
+	res = 0;
+out:
+	iem_fft_free(fft);
+	iem_fft_free_buffer(noise[0]);
+	iem_fft_free_buffer(noise[1]);
+	iem_fft_free_buffer(spec);
+	iem_fft_free_buffer(t);
+	free(mixa);
+	free(mixb);
+	free(weight);
+	return res;
+}
 
 
 
@@ -456,7 +599,7 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 	struct iem_room *room = NULL;
 	float **acc = NULL;
 	uint32_t order = 0, acc_len = 0;
-	double lead, arrive0;
+	double lead, arrive0, ic_distance = IC_DISTANCE;
 	int r;
 
 	if (out == NULL || cfg == NULL) {
@@ -497,7 +640,7 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 		info->beta[b] = exp(sy.ln_beta[b]);
 	}
 	sy.early_gain = cfg->early_db > IEM_ROOM_LEVEL_OFF ? pow(10.0, cfg->early_db / 20.0) : 0.0;
-	sy.late_gain = 0.0;	/* no tail yet */
+	sy.late_gain = cfg->late_db > IEM_ROOM_LEVEL_OFF ? pow(10.0, cfg->late_db / 20.0) : 0.0;
 	sy.room = t60_max > 0.0 && (sy.early_gain > 0.0 || sy.late_gain > 0.0);
 	if (sy.room && any_zero) {
 		set_err(err, err_size, "a reverberation time of 0 s in some bands only: give all bands or none");
@@ -521,6 +664,13 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 		set_err(err, err_size, "the HRTF failed: %s", strerror(-r));
 		goto error;
 	}
+	if (hrtf) {
+		struct iem_hrtf_info hi;
+		iem_hrtf_get_info(hrtf, &hi);
+		if (hi.kind == IEM_HRTF_MODEL)
+			ic_distance = IC_DISTANCE * hi.head_radius / IEM_HRTF_HEAD_RADIUS_DEFAULT;
+	}
+
 	/* timing: flight time off the front; the mixing time */
 	info->removed = (uint32_t)floor(cfg->distance / C_SOUND * rate);
 	info->origin = (hrtf ? 0.0 : OMNI_LEAD) - (double)info->removed;
@@ -575,6 +725,9 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 		set_err(err, err_size, "%s", r == -ENOMEM ? "out of memory" : "the HRTF failed");
 		goto error;
 	}
+	if (sy.late_gain > 0.0 &&
+	    (r = tail(&sy, arrive0 + sy.t_mix * rate, ic_distance)) < 0)
+		goto nomem;
 
 	for (int p = 0; p < 4; p++)
 		room->paths[p] = sy.path[p];

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The virtual room: geometry against the image-source formula (Allen &
- * Berkley, dsp-reference §4.1), determinism and refusals.
+ * Berkley, dsp-reference §4.1), the late tail's decay (Schroeder) and
+ * interaural coherence, determinism and refusals.
+ *
+ * Spectra here come from the test's own radix-2 FFT, not the library's.
+ * Band levels are power means over the FFT bins in [fc 2^-1/6, fc 2^1/6]
+ * (third octaves) or [fc / sqrt 2, fc sqrt 2] (octaves).
  */
+#include <complex.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +21,51 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
 
+/* In-place iterative radix-2 FFT. */
+static void fft(double complex *x, uint32_t n)
+{
+	for (uint32_t i = 1, j = 0; i < n; i++) {
+		uint32_t bit = n >> 1;
+		for (; j & bit; bit >>= 1)
+			j ^= bit;
+		j ^= bit;
+		if (i < j) {
+			double complex t = x[i];
+			x[i] = x[j];
+			x[j] = t;
+		}
+	}
+	for (uint32_t len = 2; len <= n; len <<= 1) {
+		double complex w = cexp(-2.0 * I * M_PI / len);
+		for (uint32_t i = 0; i < n; i += len) {
+			double complex u = 1.0;
+			for (uint32_t k = 0; k < len / 2; k++) {
+				double complex a = x[i + k], b = x[i + k + len / 2] * u;
+				x[i + k] = a + b;
+				x[i + k + len / 2] = a - b;
+				u *= w;
+			}
+		}
+	}
+}
 
+/* Spectrum of a + b (b may be NULL), zero-padded to n. */
+static double complex *spectrum(const float *a, const float *b, uint32_t len, uint32_t n)
+{
+	double complex *x = test_alloc(n, sizeof(*x));
+	for (uint32_t i = 0; i < len; i++)
+		x[i] = a[i] + (b ? b[i] : 0.0f);
+	fft(x, n);
+	return x;
+}
 
 
 static double energy(const float *x, uint32_t n)
@@ -52,7 +101,27 @@ static struct iem_hrtf *model(void)
 	return h;
 }
 
+/* KEMAR, or NULL (and a reason) when the file is missing. */
+static struct iem_hrtf *kemar(char *why, size_t size)
+{
+	struct iem_hrtf_config hc;
+	char path[4096];
+	int r = iem_hrtf_default_sofa(path, sizeof(path));
+	if (r < 0) {
+		snprintf(why, size, "no MIT KEMAR SOFA file (%s)", strerror(-r));
+		return NULL;
+	}
+	iem_hrtf_config_init(&hc);
+	hc.kind = IEM_HRTF_SOFA;
+	hc.sofa_path = path;
+	struct iem_hrtf *h = iem_hrtf_new(&hc, RATE, why, size);
+	return h;
+}
 
+static void skip(const char *why)
+{
+	printf("ok %u - # SKIP %s\n", ++iem_test_count, why);
+}
 
 /* A config with nothing but geometry: omni speakers, no filter. */
 static void plain_config(struct iem_room_config *cfg)
@@ -211,10 +280,155 @@ static void test_first_order(void)
 
 /* ---- late tail ------------------------------------------------------------------ */
 
+/* T20 (-5 … -25 dB of the Schroeder curve, least squares, extrapolated to
+ * -60 dB) of x[from …]. */
+static double t20(const double *x, uint32_t from, uint32_t n)
+{
+	double *sch = test_alloc(n, sizeof(double)), acc = 0.0;
+	for (uint32_t i = n; i-- > from;) {
+		acc += x[i] * x[i];
+		sch[i] = acc;
+	}
+	double top = sch[from], sx = 0, sy = 0, sxx = 0, sxy = 0;
+	uint32_t m = 0;
+	for (uint32_t i = from; i < n; i++) {
+		double l = 10.0 * log10(sch[i] / top);
+		if (l > -5.0 || l < -25.0)
+			continue;
+		double t = (double)i / RATE;
+		sx += t, sy += l, sxx += t * t, sxy += t * l;
+		m++;
+	}
+	free(sch);
+	double slope = (m * sxy - sx * sy) / (m * sxx - sx * sx);
+	return -60.0 / slope;
+}
 
+static void bandpass(const float *in, double *out, uint32_t n, double fc)
+{
+	struct iem_biquad bq;
+	double x1 = 0, x2 = 0, y1 = 0, y2 = 0;
+	iem_biquad_design(&bq, IEM_FILTER_BANDPASS, RATE, fc, M_SQRT2, 0.0);
+	for (uint32_t i = 0; i < n; i++) {
+		double x = in[i], y = bq.b0 * x + bq.b1 * x1 + bq.b2 * x2 - bq.a1 * y1 - bq.a2 * y2;
+		x2 = x1, x1 = x, y2 = y1, y1 = y;
+		out[i] = y;
+	}
+}
 
+static void test_rt60(void)
+{
+	static const double flat[] = { 0.2, 0.3, 0.6, 1.0, 1.8 };
+	static const double banded[IEM_ROOM_BANDS] = { 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.35, 0.3 };
+	struct iem_hrtf *h = model();
+	struct iem_room_config cfg;
 
+	plain_config(&cfg);
+	cfg.early_db = IEM_ROOM_LEVEL_OFF;
+	for (size_t i = 0; i < sizeof(flat) / sizeof(flat[0]); i++) {
+		cfg.rt60 = flat[i];
+		struct iem_room *room = render(&cfg, h);
+		uint32_t from = (uint32_t)ceil(room->info.origin + (room->info.mixing_time + 0.005) * RATE) + 64;
+		double worst = 0.0, got[4];
+		for (int p = 0; p < 4; p++) {
+			double *x = test_alloc(room->ir.length, sizeof(double));
+			for (uint32_t j = 0; j < room->ir.length; j++)
+				x[j] = room->ir.taps[p][j];
+			got[p] = t20(x, from, room->ir.length);
+			worst = fmax(worst, fabs(got[p] / flat[i] - 1.0));
+			free(x);
+		}
+		check(worst < 0.10, "RT60 %.1f s: the tail's T20 (Schroeder) is %.3f / %.3f / %.3f / %.3f s (worst %.1f %%)",
+				flat[i], got[0], got[1], got[2], got[3], worst * 100);
+		iem_room_free(room);
+	}
 
+	cfg.rt60 = 0.5;
+	memcpy(cfg.rt60_band, banded, sizeof(banded));
+	cfg.early_db = 0.0;
+	struct iem_room *room = render(&cfg, h);
+	uint32_t from = (uint32_t)ceil(room->info.origin + (room->info.mixing_time + 0.005) * RATE) + 64;
+	double *x = test_alloc(room->ir.length, sizeof(double)), worst = 0.0;
+	char line[512];
+	size_t len = 0;
+	for (int b = 0; b < 7; b++) {	/* 125 Hz … 8 kHz */
+		double fc = 125.0 * (1 << b), sum = 0.0;
+		for (int p = 0; p < 4; p++) {
+			bandpass(room->ir.taps[p], x, room->ir.length, fc);
+			sum += t20(x, from, room->ir.length) / 4.0;
+		}
+		worst = fmax(worst, fabs(sum / banded[b] - 1.0));
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %g:%.3f/%.2f", fc, sum, banded[b]);
+	}
+	check(worst < 0.10, "RT60 per octave band, reflections on (Hz: T20/set, s):%s (worst %.1f %%)", line, worst * 100);
+	/* the reflections are absorbed per band too: beta(125) > beta(8k) */
+	check(room->info.beta[0] > room->info.beta[6] && room->info.beta[6] > 0.0,
+			"walls absorb more where RT60 is shorter: beta %.3f at 125 Hz, %.3f at 8 kHz",
+			room->info.beta[0], room->info.beta[6]);
+	free(x);
+	iem_room_free(room);
+	iem_hrtf_free(h);
+}
+
+/* Interaural coherence of the tail alone, per octave band: Re(sum L R*) /
+ * sqrt(sum |L|^2 sum |R|^2) over the band's bins, both speakers pooled. */
+static void coherence(const struct iem_room *room, double *ic, const double *fc, int bands)
+{
+	uint32_t from = (uint32_t)ceil(room->info.origin + (room->info.mixing_time + 0.005) * RATE) + 64;
+	uint32_t len = room->ir.length - from, n = pow2_at_least(len);
+	double complex *x[4];
+	for (int p = 0; p < 4; p++)
+		x[p] = spectrum(room->ir.taps[p] + from, NULL, len, n);
+	for (int b = 0; b < bands; b++) {
+		uint32_t lo = (uint32_t)ceil(fc[b] / M_SQRT2 * n / RATE), hi = (uint32_t)floor(fc[b] * M_SQRT2 * n / RATE);
+		double cross = 0.0, el = 0.0, er = 0.0;
+		for (int s = 0; s < 2; s++)
+			for (uint32_t k = lo; k <= hi; k++) {
+				double complex l = x[s][k], r = x[2 + s][k];
+				cross += creal(l * conj(r));
+				el += creal(l * conj(l));
+				er += creal(r * conj(r));
+			}
+		ic[b] = cross / sqrt(el * er);
+	}
+	for (int p = 0; p < 4; p++)
+		free(x[p]);
+}
+
+static void test_coherence(void)
+{
+	static const double fc[] = { 125, 250, 500, 1000, 2000, 4000, 8000 };
+	struct iem_room_config cfg;
+	double ic[7];
+	char why[512] = "";
+	struct iem_hrtf *hs[2] = { model(), kemar(why, sizeof(why)) };
+
+	plain_config(&cfg);
+	cfg.early_db = IEM_ROOM_LEVEL_OFF;
+	cfg.rt60 = 1.5;
+	for (int k = 0; k < 2; k++) {
+		if (hs[k] == NULL) {
+			skip(why);
+			continue;
+		}
+		struct iem_room *room = render(&cfg, hs[k]);
+		coherence(room, ic, fc, 7);
+		check(ic[0] > 0.75 && ic[1] > 0.35 && fabs(ic[3]) < 0.2 && fabs(ic[4]) < 0.15 &&
+				fabs(ic[5]) < 0.15 && fabs(ic[6]) < 0.15,
+				"%s: late-tail interaural coherence is high at low and low at high frequency: "
+				"%.2f %.2f %.2f %.2f %.2f %.2f %.2f at 125 Hz … 8 kHz",
+				k ? "KEMAR" : "model", ic[0], ic[1], ic[2], ic[3], ic[4], ic[5], ic[6]);
+		iem_room_free(room);
+	}
+
+	/* the omni microphone is one point: coherence 1 everywhere */
+	struct iem_room *room = render(&cfg, NULL);
+	coherence(room, ic, fc, 7);
+	check(ic[0] > 0.999 && ic[6] > 0.999, "omni microphone: both \"ears\" the same (%.4f, %.4f)", ic[0], ic[6]);
+	iem_room_free(room);
+	iem_hrtf_free(hs[0]);
+	iem_hrtf_free(hs[1]);
+}
 
 /* ---- timbre -------------------------------------------------------------------- */
 
@@ -237,14 +451,17 @@ static void test_determinism(void)
 	bool same = a->ir.length == b->ir.length;
 	for (int p = 0; p < 4 && same; p++)
 		same = memcmp(a->ir.taps[p], b->ir.taps[p], a->ir.length * sizeof(float)) == 0;
+	bool differs = memcmp(a->ir.taps[0], c->ir.taps[0], a->ir.length * sizeof(float)) != 0;
 	check(same, "the same config renders the same response, bit for bit (%u taps)", a->ir.length);
+	check(differs, "another seed gives another tail");
 	bool finite = true;
 	for (int p = 0; p < 4; p++)
 		for (uint32_t i = 0; i < a->ir.length; i++)
 			finite &= isfinite(a->ir.taps[p][i]);
 	check(finite, "every tap is finite");
-	diag("default room, model: %u taps (%.3f s), %u images, beta %.3f",
-			a->ir.length, (double)a->ir.length / RATE, a->info.images, a->info.beta[3]);
+	diag("default room, model: %u taps (%.3f s), %u images, mixing time %.1f ms, beta %.3f",
+			a->ir.length, (double)a->ir.length / RATE, a->info.images, a->info.mixing_time * 1e3,
+			a->info.beta[3]);
 	iem_room_free(a);
 	iem_room_free(b);
 	iem_room_free(c);
@@ -276,6 +493,8 @@ int main(void)
 {
 	test_direct();
 	test_first_order();
+	test_rt60();
+	test_coherence();
 	test_determinism();
 	test_errors();
 	return iem_test_done();
