@@ -449,6 +449,9 @@ struct iem_stage_info {
 	/* iem_chain_load_stage() only: the file's */
 	uint32_t file_rate, file_channels;
 	const char *layout;	/* "stereo", "true-stereo", "hesuvi" */
+	/* stage.mode = room: the HRTF in use (iem_hrtf_describe()), valid
+	 * until the next iem_chain_load_stage() or iem_chain_free() */
+	const char *hrtf;
 };
 
 #define IEM_STAGE_XFADE_MS	50.0	/* a response exchanged in place */
@@ -480,11 +483,14 @@ IEM_EXPORT int iem_chain_apply(struct iem_chain *c, const struct iem_params *p,
 IEM_EXPORT int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir,
 		struct iem_stage_info *info);
 
-/* RT-safe: no (control thread; reads files). Brings the stage in line
- * with p's stage.* parameters: stage.mode = off removes it, brir loads
- * the file stage.brir at the chain's rate and hands it to
- * iem_chain_set_stage(). On failure err names the file and the reason and
- * the stage in use stays. */
+/* RT-safe: no (control thread; reads files, synthesises). Brings the
+ * stage in line with p's stage.*, room.*, crossfeed.* and hrtf.*
+ * parameters: stage.mode = off removes it; brir loads the file stage.brir
+ * at the chain's rate; room loads the HRTF stage.hrtf (kept for the next
+ * call while stage.hrtf and hrtf.head_radius stay) and renders the room
+ * with iem_room_render(); each hands its response to
+ * iem_chain_set_stage(). On failure err names the file or setting and the
+ * reason, and the stage in use stays. */
 IEM_EXPORT int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 		struct iem_stage_info *info, char *err, size_t err_size);
 

@@ -2,7 +2,8 @@
 /*
  * The virtual room: geometry against the image-source formula (Allen &
  * Berkley, dsp-reference §4.1), the late tail's decay (Schroeder) and
- * interaural coherence, determinism and refusals.
+ * interaural coherence, determinism, the chain with stage.mode = room, and
+ * refusals.
  *
  * Spectra here come from the test's own radix-2 FFT, not the library's.
  * Band levels are power means over the FFT bins in [fc 2^-1/6, fc 2^1/6]
@@ -471,6 +472,88 @@ static void test_determinism(void)
 /* ---- the chain ------------------------------------------------------------------- */
 
 
+/* ---- the chain ------------------------------------------------------------------- */
+
+/* stage.mode = room through the params: the chain's output is the input
+ * convolved (directly, here) with the response iem_room_render gives for
+ * the same params, times the stage's gain. */
+static void test_chain_room(void)
+{
+	const uint32_t burst = 3000;
+	struct iem_params p;
+	struct iem_stage_info si;
+	char err[512] = "";
+	static const uint32_t sizes[] = { 64, 1, 500, 1024, 7, 0 };
+
+	iem_params_init(&p);
+	int r = iem_params_set(&p, "stage.mode", "room", err, sizeof(err));
+	r |= iem_params_set(&p, "stage.hrtf", "model", err, sizeof(err));
+	r |= iem_params_set(&p, "stage.angle", "40", err, sizeof(err));
+	r |= iem_params_set(&p, "room.rt60", "0.25", err, sizeof(err));
+	r |= iem_params_set(&p, "room.late", "-3", err, sizeof(err));
+	check(r == 0, "room parameters set by name (%s)", err);
+
+	struct iem_chain *c = iem_chain_new(RATE);
+	iem_chain_apply(c, &p, NULL);
+	r = iem_chain_load_stage(c, &p, &si, err, sizeof(err));
+	check(r == 0 && si.hrtf != NULL && strstr(si.hrtf, "Brown") != NULL,
+			"iem_chain_load_stage builds the room: %u taps, gain %+.2f dB, %s",
+			si.length, si.gain_db, si.hrtf ? si.hrtf : err);
+	iem_chain_reset(c);
+
+	struct iem_hrtf *h = model();
+	struct iem_room_config cfg;
+	iem_room_config_init(&cfg);
+	iem_room_config_from_params(&cfg, &p);
+	struct iem_room *room = render(&cfg, h);
+	check(room->ir.length == si.length, "… the same length as iem_room_render's (%u)", room->ir.length);
+
+	uint32_t n = burst + room->ir.length;
+	float *in[2] = { test_alloc(n, sizeof(float)), test_alloc(n, sizeof(float)) };
+	float *out[2] = { test_alloc(n, sizeof(float)), test_alloc(n, sizeof(float)) };
+	uint64_t seed = 7;
+	for (uint32_t i = 0; i < burst; i++) {
+		in[0][i] = (float)(0.05 * test_noise(&seed));
+		in[1][i] = (float)(0.05 * test_noise(&seed));
+	}
+	test_run(c, in[0], in[1], out[0], out[1], n, sizes);
+
+	double g = pow(10.0, si.gain_db / 20.0), worst = 0.0, peak = 0.0;
+	for (int o = 0; o < 2; o++) {
+		for (uint32_t k = 0; k < n; k += 7) {	/* every 7th frame: enough, and quick */
+			double acc = 0.0;
+			for (int i = 0; i < 2; i++) {
+				const float *hh = room->ir.taps[o * 2 + i];
+				uint32_t j0 = k >= room->ir.length ? k - room->ir.length + 1 : 0;
+				for (uint32_t j = j0; j <= k && j < burst; j++)
+					acc += (double)in[i][j] * hh[k - j];
+			}
+			acc *= g;
+			worst = fmax(worst, fabs(out[o][k] - acc));
+			peak = fmax(peak, fabs(acc));
+		}
+	}
+	check(worst < 1e-4 * peak, "the chain's output is the direct convolution with that response: "
+			"worst error %.2g (peak %.3f)", worst, peak);
+
+	/* a change of angle rebuilds the room in the running convolver */
+	iem_params_set(&p, "stage.angle", "20", NULL, 0);
+	r = iem_chain_load_stage(c, &p, &si, err, sizeof(err));
+	check(r == 0 && si.exchanged, "stage.angle 40 -> 20: exchanged in place (%s)", r ? err : "ok");
+	/* speakers that do not fit: refused with a reason, the stage stays */
+	iem_params_set(&p, "stage.distance", "9", NULL, 0);
+	r = iem_chain_load_stage(c, &p, &si, err, sizeof(err));
+	check(r == -EINVAL && strstr(err, "stage.mode = room: speakers 9 m away") != NULL, "%s", err);
+
+	for (int k = 0; k < 2; k++) {
+		free(in[k]);
+		free(out[k]);
+	}
+	iem_room_free(room);
+	iem_hrtf_free(h);
+	iem_chain_free(c);
+}
+
 static void test_errors(void)
 {
 	struct iem_room_config cfg;
@@ -496,6 +579,7 @@ int main(void)
 	test_rt60();
 	test_coherence();
 	test_determinism();
+	test_chain_room();
 	test_errors();
 	return iem_test_done();
 }
