@@ -641,6 +641,9 @@ IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double
  *     is: coherence sinc(2 pi f d / c), d = 0.32 m for the default head
  *     (scaled with hrtf.head_radius for the model). The images fade out
  *     and the tail fades in over IEM_ROOM_XFADE_MS.
+ *   - Timbre: the phantom centre (L = R) is made flat against the dry
+ *     signal in third-octave bands by one minimum-phase filter applied to
+ *     all four paths (interaural differences stay untouched).
  *
  * Deterministic: the noise comes from fixed seeds, so the same config,
  * HRTF and rate give the same response bit for bit.
@@ -669,6 +672,7 @@ struct iem_room_config {
 	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle); 1 = omni.
 	 * The default, 0.6, is a directivity index of 3.8 dB. */
 	double speaker_pattern;
+	bool compensate;		/* the phantom-centre timbre filter */
 	uint64_t seed;			/* of the late tail's noise */
 };
 
@@ -684,6 +688,11 @@ struct iem_room_info {
 	/* Frame where a sound that left the speakers at t = 0 and travelled r
 	 * metres lands: origin + r fs / c (with an HRTF, plus its own delay). */
 	double origin;
+	/* the timbre filter: its largest boost and cut (dB), and the phantom
+	 * centre's largest third-octave deviation from dry (100 Hz – 10 kHz)
+	 * before and after it */
+	double eq_max_boost_db, eq_max_cut_db;
+	double centre_dev_before_db, centre_dev_after_db;
 };
 
 struct iem_room {
@@ -696,7 +705,7 @@ struct iem_room {
 };
 
 /* RT-safe: yes. The defaults: stage and room as iem_params_init() has
- * them, order 3, 2 s cap, pattern 0.6, seed 1. */
+ * them, order 3, 2 s cap, pattern 0.6, compensated, seed 1. */
 IEM_EXPORT void iem_room_config_init(struct iem_room_config *cfg);
 
 /* RT-safe: yes. The room part of p (stage.angle … room.late) in cfg;

@@ -35,6 +35,15 @@
  * (dsp-reference §4.2: the best fit to KEMAR's diffuse field below 1.5
  * kHz, first zero at 536 Hz against KEMAR's 528 Hz), tapered to 0 above
  * 1 kHz where KEMAR's coherence stays within +-0.05.
+ *
+ * Timbre: the phantom centre, C(f) = H_LL + H_RL (left ear) and H_LR +
+ * H_RR (right), is measured on the finished response, its power averaged
+ * over both ears and smoothed to a third of an octave; the inverse (held
+ * below 50 Hz and above min(16 kHz, 0.42 fs), within +-12 dB of its mean
+ * over 200 Hz - 4 kHz) is made minimum phase (real cepstrum) and applied
+ * to all four paths. Minimum phase: no pre-ringing before the direct
+ * sound and no added delay; the same filter on every path keeps every
+ * interaural difference as it was.
  */
 #include <errno.h>
 #include <math.h>
@@ -51,6 +60,11 @@
 #define LN1000			6.907755278982137	/* ln 10^3: amplitude -60 dB */
 #define OMNI_LEAD		HRTF_FD_HALF	/* taps before an omni arrival at 0 m */
 #define IC_DISTANCE		0.32		/* m, diffuse-field coherence of the default head */
+#define EQ_F_LO			50.0		/* Hz */
+#define EQ_F_HI			16000.0
+#define EQ_RANGE_DB		12.0
+#define EQ_LENGTH_MS		40.0
+#define EQ_REFINE		2		/* corrections after the first design */
 #define WALL_LENGTH_MS		10.0
 #define TAIL_FADE_OUT		0.05		/* of the tail's length */
 
@@ -92,6 +106,7 @@ void iem_room_config_init(struct iem_room_config *cfg)
 	cfg->order = 3;
 	cfg->max_seconds = 2.0;
 	cfg->speaker_pattern = 0.6;
+	cfg->compensate = true;
 	cfg->seed = 1;
 }
 
@@ -303,6 +318,21 @@ static void minimum_phase(struct iem_fft *fft, const double *lnmag, uint32_t n,
 	}
 }
 
+/* Third-octave power mean of p over f * 2^(+-1/6), from its running sum
+ * cum (bins + 1 entries). */
+static double third_octave_mean(const double *cum, uint32_t bins, double df, double f)
+{
+	uint32_t a = (uint32_t)ceil(f * pow(2.0, -1.0 / 6.0) / df);
+	uint32_t b = (uint32_t)floor(f * pow(2.0, 1.0 / 6.0) / df);
+	if (b >= bins)
+		b = bins - 1;
+	if (a > b) {
+		a = b = (uint32_t)lround(f / df);
+		if (a >= bins)
+			a = b = bins - 1;
+	}
+	return (cum[b + 1] - cum[a]) / (double)(b - a + 1);
+}
 
 /* ---- the parts ------------------------------------------------------------------ */
 
@@ -572,7 +602,128 @@ out:
 	return res;
 }
 
+/* The largest |third-octave level| of a power spectrum (running sum cum)
+ * over 100 Hz … 10 kHz, dB. */
+static double centre_deviation(const double *cum, uint32_t bins, double df)
+{
+	double worst = 0.0;
+	for (int k = -10; k <= 10; k++) {
+		double d = 10.0 * log10(fmax(third_octave_mean(cum, bins, df, 1000.0 * pow(2.0, k / 3.0)), 1e-30));
+		if (fabs(d) > fabs(worst))
+			worst = d;
+	}
+	return worst;
+}
 
+/* The phantom-centre timbre filter (see the top); the response grows to
+ * `final_len` taps. */
+static int compensate(struct synth *sy, uint32_t final_len, uint32_t eq_len)
+{
+	const uint32_t n = pow2_at_least(fmax((double)sy->len + eq_len, 8.0 * eq_len));
+	const uint32_t bins = n / 2 + 1;
+	const double df = (double)sy->rate / n;
+	const double f_hi = fmin(EQ_F_HI, 0.42 * sy->rate);
+	const double lo = pow(2.0, -1.0 / 6.0), hi = pow(2.0, 1.0 / 6.0);
+	struct iem_fft *fft = iem_fft_new(n);
+	float *spec[4] = { NULL }, *t = iem_fft_alloc(n), *s = iem_fft_alloc(n + 2);
+	float *taps = calloc(eq_len, sizeof(float));
+	double *pw = calloc(bins, sizeof(double)), *cum = calloc(bins + 1, sizeof(double));
+	double *lnmag = calloc(bins, sizeof(double)), *gdb = calloc(bins, sizeof(double));
+	int res = -ENOMEM;
+
+	for (int p = 0; p < 4; p++)
+		spec[p] = iem_fft_alloc(n + 2);
+	if (fft == NULL || t == NULL || s == NULL || taps == NULL || pw == NULL || cum == NULL ||
+	    lnmag == NULL || gdb == NULL || !spec[0] || !spec[1] || !spec[2] || !spec[3])
+		goto out;
+
+	for (int p = 0; p < 4; p++) {
+		memset(t, 0, n * sizeof(float));
+		memcpy(t, sy->path[p], sy->len * sizeof(float));
+		iem_fft_forward(fft, t, spec[p]);
+	}
+	/* the phantom centre's power, both ears */
+	for (uint32_t k = 0; k < bins; k++) {
+		double e = 0.0;
+		for (int ear = 0; ear < 2; ear++) {
+			double re = spec[ear * 2][2 * k] + spec[ear * 2 + 1][2 * k];
+			double im = spec[ear * 2][2 * k + 1] + spec[ear * 2 + 1][2 * k + 1];
+			e += 0.5 * (re * re + im * im);
+		}
+		pw[k] = e;
+		cum[k + 1] = cum[k] + e;
+	}
+	sy->info->centre_dev_before_db = centre_deviation(cum, bins, df);
+
+	/* The inverse, smoothed, held at the edges, limited around its mean;
+	 * then corrected by what is left after the filter as realised (cut to
+	 * eq_len taps), twice: where the response swings within a third of an
+	 * octave (room modes, comb notches), one inversion of the smoothed
+	 * power does not make the band's mean power flat. */
+	double ref = 0.0;
+	int nref = 0;
+	for (int k = -7; k <= 6; k++, nref++)
+		ref += -10.0 * log10(fmax(third_octave_mean(cum, bins, df, 1000.0 * pow(2.0, k / 3.0)), 1e-30));
+	ref /= nref;
+	for (uint32_t k = 0; k < bins; k++)
+		gdb[k] = 0.0;
+	for (int iter = 0; iter < 1 + EQ_REFINE; iter++) {
+		double max_boost = -INFINITY, max_cut = INFINITY;
+		for (uint32_t k = 0; k < bins; k++) {
+			double f = fmin(fmax(k * df, EQ_F_LO), f_hi);
+			uint32_t a = (uint32_t)floor(f * lo / df), b = (uint32_t)ceil(f * hi / df);
+			if (b >= bins)
+				b = bins - 1;
+			double mean = (cum[b + 1] - cum[a]) / (double)(b - a + 1);
+			double g = gdb[k] - 10.0 * log10(fmax(mean, 1e-30));
+			gdb[k] = ref + fmin(fmax(g - ref, -EQ_RANGE_DB), EQ_RANGE_DB);
+			max_boost = fmax(max_boost, gdb[k]);
+			max_cut = fmin(max_cut, gdb[k]);
+			lnmag[k] = gdb[k] * M_LN10 / 20.0;
+		}
+		sy->info->eq_max_boost_db = max_boost;
+		sy->info->eq_max_cut_db = max_cut;
+		minimum_phase(fft, lnmag, n, t, s, taps, eq_len);
+
+		/* the centre's power through the filter as realised */
+		memset(t, 0, n * sizeof(float));
+		memcpy(t, taps, eq_len * sizeof(float));
+		iem_fft_forward(fft, t, s);
+		for (uint32_t k = 0; k < bins; k++) {
+			double g2 = (double)s[2 * k] * s[2 * k] + (double)s[2 * k + 1] * s[2 * k + 1];
+			cum[k + 1] = cum[k] + pw[k] * g2;
+		}
+	}
+	sy->info->centre_dev_after_db = centre_deviation(cum, bins, df);
+
+	/* applied to every path (s holds the filter's spectrum) */
+	for (int p = 0; p < 4; p++) {
+		float *x = spec[p];
+		for (uint32_t k = 0; k < bins; k++) {
+			float re = x[2 * k] * s[2 * k] - x[2 * k + 1] * s[2 * k + 1];
+			float im = x[2 * k] * s[2 * k + 1] + x[2 * k + 1] * s[2 * k];
+			x[2 * k] = re;
+			x[2 * k + 1] = im;
+		}
+		iem_fft_inverse(fft, x, t);
+		for (uint32_t j = 0; j < final_len; j++)
+			sy->path[p][j] = t[j] / (float)n;
+	}
+	sy->len = final_len;
+	res = 0;
+out:
+	iem_fft_free(fft);
+	for (int p = 0; p < 4; p++)
+		iem_fft_free_buffer(spec[p]);
+	iem_fft_free_buffer(t);
+	iem_fft_free_buffer(s);
+	free(taps);
+	free(pw);
+	free(cum);
+	free(lnmag);
+	free(gdb);
+	return res;
+}
 
 /* The frame where the HRTF's frontal response peaks: its own delay. */
 static int hrtf_lead(struct synth *sy, double *lead)
@@ -685,7 +836,7 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 	double t_last = sy.room ? (sy.late_gain > 0.0 ? sy.t_mix + sy.xfade + t60_max
 				: (2.0 * order + 1.0) * diag / C_SOUND) : cfg->distance / C_SOUND;
 	const uint64_t cap = (uint64_t)floor(cfg->max_seconds * rate);
-	const uint32_t eq_len = 0;
+	const uint32_t eq_len = cfg->compensate ? pow2_at_least((uint64_t)ceil(EQ_LENGTH_MS * 1e-3 * rate)) : 0;
 	uint64_t need = (uint64_t)ceil(arrive0 + t_last * rate) + sy.hl + 2 * HRTF_FD_HALF;
 	if (need > cap)
 		need = cap;
@@ -727,6 +878,8 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 	}
 	if (sy.late_gain > 0.0 &&
 	    (r = tail(&sy, arrive0 + sy.t_mix * rate, ic_distance)) < 0)
+		goto nomem;
+	if (cfg->compensate && (r = compensate(&sy, (uint32_t)final_len, eq_len)) < 0)
 		goto nomem;
 
 	for (int p = 0; p < 4; p++)

@@ -2,8 +2,8 @@
 /*
  * The virtual room: geometry against the image-source formula (Allen &
  * Berkley, dsp-reference §4.1), the late tail's decay (Schroeder) and
- * interaural coherence, determinism, the chain with stage.mode = room, and
- * refusals.
+ * interaural coherence, the phantom centre's timbre, determinism, the chain
+ * with stage.mode = room, and refusals.
  *
  * Spectra here come from the test's own radix-2 FFT, not the library's.
  * Band levels are power means over the FFT bins in [fc 2^-1/6, fc 2^1/6]
@@ -68,6 +68,17 @@ static double complex *spectrum(const float *a, const float *b, uint32_t len, ui
 	return x;
 }
 
+/* Power mean of |x|^2 over bins in [lo, hi] Hz. */
+static double band_mean(const double complex *x, uint32_t n, double lo, double hi)
+{
+	uint32_t a = (uint32_t)ceil(lo * n / RATE), b = (uint32_t)floor(hi * n / RATE);
+	double s = 0.0;
+	if (b < a)
+		b = a;
+	for (uint32_t k = a; k <= b; k++)
+		s += creal(x[k]) * creal(x[k]) + cimag(x[k]) * cimag(x[k]);
+	return s / (b - a + 1);
+}
 
 static double energy(const float *x, uint32_t n)
 {
@@ -129,6 +140,7 @@ static void plain_config(struct iem_room_config *cfg)
 {
 	iem_room_config_init(cfg);
 	cfg->speaker_pattern = 1.0;
+	cfg->compensate = false;
 }
 
 /* ---- direct sound ----------------------------------------------------------- */
@@ -433,8 +445,93 @@ static void test_coherence(void)
 
 /* ---- timbre -------------------------------------------------------------------- */
 
+/* The phantom centre (L = R) against dry, third octaves 100 Hz … 10 kHz
+ * (and 63 and 80 Hz for "low frequency"): the largest |deviation| and
+ * where; *low the deviation at 63 … 100 Hz with the largest magnitude. */
+static double centre_deviation(const struct iem_room *room, double *where, double *at_1k6, double *low)
+{
+	uint32_t len = room->ir.length, n = pow2_at_least(2 * len > 65536 ? 2 * len : 65536);
+	double complex *c[2] = {
+		spectrum(room->ir.taps[0], room->ir.taps[1], len, n),
+		spectrum(room->ir.taps[2], room->ir.taps[3], len, n),
+	};
+	double worst = 0.0;
+	*low = 0.0;
+	for (int k = -12; k <= 10; k++) {
+		double f = 1000.0 * pow(2.0, k / 3.0);
+		double p = 0.5 * (band_mean(c[0], n, f * pow(2, -1 / 6.0), f * pow(2, 1 / 6.0)) +
+				band_mean(c[1], n, f * pow(2, -1 / 6.0), f * pow(2, 1 / 6.0)));
+		double d = 10.0 * log10(p);
+		if (k == 2)
+			*at_1k6 = d;
+		if (k <= -10 && fabs(d) > fabs(*low))
+			*low = d;
+		if (k >= -10 && fabs(d) > fabs(worst)) {
+			worst = d;
+			*where = f;
+		}
+	}
+	free(c[0]);
+	free(c[1]);
+	return worst;
+}
 
+static void timbre_case(const char *what, const struct iem_room_config *cfg, const struct iem_hrtf *h,
+		bool expect_flat)
+{
+	double where = 0, at_1k6 = 0, low = 0;
+	struct iem_room *room = render(cfg, h);
+	double dev = centre_deviation(room, &where, &at_1k6, &low);
+	if (expect_flat)
+		check(fabs(dev) <= 1.5 && fabs(low) <= 1.5,
+				"%s: phantom centre within +-1.5 dB of dry, third octaves 100 Hz … 10 kHz "
+				"(worst %+.2f dB at %.0f Hz; 1.6 kHz %+.2f dB; 63 … 100 Hz %+.2f dB; the room's own figure %+.2f -> %+.2f dB)",
+				what, dev, where, at_1k6, low, room->info.centre_dev_before_db, room->info.centre_dev_after_db);
+	else
+		check(at_1k6 < -4.0, "%s: uncompensated, the phantom centre dips at 1.6 kHz (%+.2f dB; worst %+.2f dB at %.0f Hz)",
+				what, at_1k6, dev, where);
+	iem_room_free(room);
+}
 
+static void test_timbre(void)
+{
+	struct iem_room_config cfg;
+	struct iem_params p;
+	char why[512] = "";
+	struct iem_hrtf *hs[2] = { model(), kemar(why, sizeof(why)) };
+
+	iem_params_init(&p);
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "KEMAR" : "model";
+		char what[128];
+		if (hs[k] == NULL) {
+			skip(why);
+			skip(why);
+			skip(why);
+			continue;
+		}
+		iem_room_config_init(&cfg);
+		iem_room_config_from_params(&cfg, &p);
+		snprintf(what, sizeof(what), "%s, default room", name);
+		timbre_case(what, &cfg, hs[k], true);
+
+		cfg.rt60 = 0.0;
+		snprintf(what, sizeof(what), "%s, anechoic", name);
+		timbre_case(what, &cfg, hs[k], true);
+		if (k == 1) {
+			cfg.compensate = false;
+			snprintf(what, sizeof(what), "%s, anechoic", name);
+			timbre_case(what, &cfg, hs[k], false);
+		} else {
+			cfg.rt60 = 0.6;
+			cfg.angle = 45;
+			cfg.distance = 3;
+			timbre_case("model, RT60 0.6 s, +-45 deg at 3 m", &cfg, hs[k], true);
+		}
+	}
+	iem_hrtf_free(hs[0]);
+	iem_hrtf_free(hs[1]);
+}
 
 /* ---- determinism, errors ----------------------------------------------------------- */
 
@@ -460,17 +557,15 @@ static void test_determinism(void)
 		for (uint32_t i = 0; i < a->ir.length; i++)
 			finite &= isfinite(a->ir.taps[p][i]);
 	check(finite, "every tap is finite");
-	diag("default room, model: %u taps (%.3f s), %u images, mixing time %.1f ms, beta %.3f",
+	diag("default room, model: %u taps (%.3f s), %u images, mixing time %.1f ms, "
+			"beta %.3f, timbre filter %+.1f … %+.1f dB",
 			a->ir.length, (double)a->ir.length / RATE, a->info.images, a->info.mixing_time * 1e3,
-			a->info.beta[3]);
+			a->info.beta[3], a->info.eq_max_cut_db, a->info.eq_max_boost_db);
 	iem_room_free(a);
 	iem_room_free(b);
 	iem_room_free(c);
 	iem_hrtf_free(h);
 }
-
-/* ---- the chain ------------------------------------------------------------------- */
-
 
 /* ---- the chain ------------------------------------------------------------------- */
 
@@ -578,6 +673,7 @@ int main(void)
 	test_first_order();
 	test_rt60();
 	test_coherence();
+	test_timbre();
 	test_determinism();
 	test_chain_room();
 	test_errors();
