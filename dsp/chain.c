@@ -499,6 +499,42 @@ static int load_room(struct iem_chain *c, const struct iem_params *p,
 	return r;
 }
 
+static int load_crossfeed(struct iem_chain *c, const struct iem_params *p,
+		struct iem_stage_info *info, char *err, size_t err_size)
+{
+	struct iem_crossfeed cf;
+	double fcut = p->crossfeed_fcut, feed = p->crossfeed_feed;
+	int r;
+
+	if (p->crossfeed_preset != IEM_CROSSFEED_CUSTOM &&
+	    iem_crossfeed_preset_levels(p->crossfeed_preset, &fcut, &feed) < 0) {
+		snprintf(err, err_size, "crossfeed.preset %d is not known", (int)p->crossfeed_preset);
+		return -EINVAL;
+	}
+	if ((r = iem_crossfeed_design(&cf, fcut, feed, c->rate)) < 0) {
+		snprintf(err, err_size, "crossfeed: %g Hz, %g dB is outside %g … %g Hz, %g … %g dB",
+				fcut, feed, IEM_CROSSFEED_FCUT_MIN, IEM_CROSSFEED_FCUT_MAX,
+				IEM_CROSSFEED_FEED_MIN, IEM_CROSSFEED_FEED_MAX);
+		return r;
+	}
+	uint32_t n = iem_crossfeed_length(&cf);
+	float *direct = calloc(n, sizeof(float)), *cross = calloc(n, sizeof(float));
+	if (direct == NULL || cross == NULL) {
+		free(direct);
+		free(cross);
+		snprintf(err, err_size, "crossfeed: out of memory");
+		return -ENOMEM;
+	}
+	iem_crossfeed_ir(&cf, direct, cross, n);
+	const float *taps[4] = { direct, cross, cross, direct };	/* LL, RL, LR, RR */
+	struct iem_ir ir = { 2, 2, n, taps };
+	if ((r = set_stage(c, &ir, false, info)) < 0)
+		snprintf(err, err_size, "crossfeed: the stage refused it: %s", strerror(-r));
+	free(direct);
+	free(cross);
+	return r;
+}
+
 int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 		struct iem_stage_info *info, char *err, size_t err_size)
 {
@@ -509,6 +545,8 @@ int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 		return iem_chain_set_stage(c, NULL, info);
 	if (p->stage_mode == IEM_STAGE_ROOM)
 		return load_room(c, p, info, err, err_size);
+	if (p->stage_mode == IEM_STAGE_CROSSFEED)
+		return load_crossfeed(c, p, info, err, err_size);
 	if (p->stage_mode != IEM_STAGE_BRIR) {
 		snprintf(err, err_size, "stage.mode %d is not known", (int)p->stage_mode);
 		return -EINVAL;

@@ -489,7 +489,10 @@ IEM_EXPORT int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir,
  * at the chain's rate; room loads the HRTF stage.hrtf (kept for the next
  * call while stage.hrtf and hrtf.head_radius stay) and renders the room
  * with iem_room_render(); each hands its response to
- * iem_chain_set_stage(). On failure err names the file or setting and the
+ * iem_chain_set_stage(). crossfeed hands over the two responses of
+ * iem_crossfeed_ir() (crossfeed.preset, or fcut and feed for custom)
+ * unscaled: a centred signal already passes at 0 dB at low frequency,
+ * and the loudness scaling would lift it by 1 dB. On failure err names the file or setting and the
  * reason, and the stage in use stays. */
 IEM_EXPORT int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 		struct iem_stage_info *info, char *err, size_t err_size);
@@ -723,6 +726,34 @@ IEM_EXPORT int iem_room_render(const struct iem_room_config *cfg, const struct i
 		uint32_t rate, struct iem_room **out, char *err, size_t err_size);
 /* RT-safe: no. Accepts NULL; returns NULL. */
 IEM_EXPORT struct iem_room *iem_room_free(struct iem_room *room);
+
+/* ---- crossfeed ------------------------------------------------------------- */
+
+/*
+ * libbs2b's crossfeed (dsp-reference §1.1), as its two impulse responses:
+ * each ear gets its own channel through a one-pole/one-zero high boost
+ * and the other channel through a one-pole low-pass, both times `gain`,
+ * so that a centred (mono) signal passes at 0 dB at low frequency and
+ * the fed channel is `feed` dB below the direct one there.
+ */
+struct iem_crossfeed {
+	double fcut;		/* Hz */
+	double feed;		/* dB */
+	/* bs2b's coefficients at the rate */
+	double a0_lo, b1_lo, a0_hi, a1_hi, b1_hi, gain;
+};
+
+/* RT-safe: yes. fcut and feed of a preset (not CUSTOM); -EINVAL. */
+IEM_EXPORT int iem_crossfeed_preset_levels(enum iem_crossfeed_preset preset,
+		double *fcut, double *feed);
+/* RT-safe: yes. Designs for rate; fcut in IEM_CROSSFEED_FCUT_MIN … MAX,
+ * feed in IEM_CROSSFEED_FEED_MIN … MAX, else -EINVAL. */
+IEM_EXPORT int iem_crossfeed_design(struct iem_crossfeed *cf, double fcut, double feed, uint32_t rate);
+/* RT-safe: yes. Taps after which both responses are below 1e-7 (-140 dB). */
+IEM_EXPORT uint32_t iem_crossfeed_length(const struct iem_crossfeed *cf);
+/* RT-safe: yes. The first n taps of the direct (L -> L) and cross
+ * (L -> R) responses; either may be NULL. */
+IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, float *cross, uint32_t n);
 
 #ifdef __cplusplus
 }
