@@ -33,6 +33,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "eq.h"
 #include "fpenv.h"
@@ -102,6 +103,10 @@ struct iem_chain {
 	/* the stage, control side */
 	struct iem_conv *stage_ctl;	/* the newest convolver handed over */
 	struct iem_stage_info stage_info;
+	struct iem_hrtf *hrtf;		/* the room's, kept while stage.hrtf and
+					 * hrtf.head_radius stay: loading a SOFA
+					 * file takes far longer than a room */
+	char hrtf_key[IEM_PATH_MAX + 32];
 
 	/* the stage, shared */
 	struct iem_conv *stage_pending;
@@ -277,6 +282,7 @@ struct iem_chain *iem_chain_free(struct iem_chain *c)
 	if (c->stage_pending != STAGE_OFF)
 		iem_conv_free(c->stage_pending);
 	iem_conv_free(c->stage_retired);
+	iem_hrtf_free(c->hrtf);
 	free(c);
 	return NULL;
 }
@@ -347,7 +353,10 @@ static double stage_power_gain(uint32_t rate, const struct iem_ir *ir)
 	return n ? sum / n : 1.0;
 }
 
-int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir, struct iem_stage_info *info)
+/* normalise: scale for centred loudness (iem_chain_set_stage), or take
+ * the set as it is (a crossfeed, level-matched by design). */
+static int set_stage(struct iem_chain *c, const struct iem_ir *ir, bool normalise,
+		struct iem_stage_info *info)
 {
 	struct iem_stage_info si = { 0 };
 	struct iem_conv *next, *old;
@@ -381,7 +390,7 @@ int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir, struct iem
 	double power = stage_power_gain(c->rate, ir);
 	if (!(power > 1e-12))
 		return -EINVAL;	/* silent in every band: nothing to listen to */
-	const float scale = (float)(1.0 / sqrt(power));
+	const float scale = normalise ? (float)(1.0 / sqrt(power)) : 1.0f;
 	si.gain_db = 20.0 * log10(scale);
 	si.length = ir->length;
 
@@ -431,6 +440,101 @@ done:
 	return r;
 }
 
+int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir, struct iem_stage_info *info)
+{
+	return set_stage(c, ir, true, info);
+}
+
+/* The HRTF stage.hrtf and hrtf.head_radius ask for, loaded once. */
+static int room_hrtf(struct iem_chain *c, const struct iem_params *p, char *err, size_t err_size)
+{
+	struct iem_hrtf_config hc;
+	char key[sizeof(c->hrtf_key)];
+
+	snprintf(key, sizeof(key), "%.17g %s", p->head_radius, p->stage_hrtf);
+	if (c->hrtf != NULL && strcmp(key, c->hrtf_key) == 0)
+		return 0;
+	iem_hrtf_config_init(&hc);
+	hc.head_radius = p->head_radius;
+	if (strcasecmp(p->stage_hrtf, "auto") == 0 || p->stage_hrtf[0] == '\0') {
+		hc.kind = IEM_HRTF_AUTO;
+	} else if (strcasecmp(p->stage_hrtf, "model") == 0) {
+		hc.kind = IEM_HRTF_MODEL;
+	} else {
+		hc.kind = IEM_HRTF_SOFA;
+		hc.sofa_path = p->stage_hrtf;
+	}
+	struct iem_hrtf *h = iem_hrtf_new(&hc, c->rate, err, err_size);
+	if (h == NULL)
+		return -errno;
+	iem_hrtf_free(c->hrtf);
+	c->hrtf = h;
+	snprintf(c->hrtf_key, sizeof(c->hrtf_key), "%s", key);
+	return 0;
+}
+
+static int load_room(struct iem_chain *c, const struct iem_params *p,
+		struct iem_stage_info *info, char *err, size_t err_size)
+{
+	struct iem_room_config cfg;
+	struct iem_room *room = NULL;
+	char why[512];
+	int r;
+
+	if ((r = room_hrtf(c, p, why, sizeof(why))) < 0) {
+		snprintf(err, err_size, "stage.hrtf = %s: %s", p->stage_hrtf, why);
+		return r;
+	}
+	iem_room_config_init(&cfg);
+	iem_room_config_from_params(&cfg, p);
+	if ((r = iem_room_render(&cfg, c->hrtf, c->rate, &room, why, sizeof(why))) < 0) {
+		snprintf(err, err_size, "stage.mode = room: %s", why);
+		return r;
+	}
+	if ((r = set_stage(c, &room->ir, true, info)) < 0)
+		snprintf(err, err_size, "stage.mode = room: the stage refused it: %s", strerror(-r));
+	else if (info != NULL)
+		info->hrtf = iem_hrtf_describe(c->hrtf);
+	iem_room_free(room);
+	return r;
+}
+
+static int load_crossfeed(struct iem_chain *c, const struct iem_params *p,
+		struct iem_stage_info *info, char *err, size_t err_size)
+{
+	struct iem_crossfeed cf;
+	double fcut = p->crossfeed_fcut, feed = p->crossfeed_feed;
+	int r;
+
+	if (p->crossfeed_preset != IEM_CROSSFEED_CUSTOM &&
+	    iem_crossfeed_preset_levels(p->crossfeed_preset, &fcut, &feed) < 0) {
+		snprintf(err, err_size, "crossfeed.preset %d is not known", (int)p->crossfeed_preset);
+		return -EINVAL;
+	}
+	if ((r = iem_crossfeed_design(&cf, fcut, feed, c->rate)) < 0) {
+		snprintf(err, err_size, "crossfeed: %g Hz, %g dB is outside %g … %g Hz, %g … %g dB",
+				fcut, feed, IEM_CROSSFEED_FCUT_MIN, IEM_CROSSFEED_FCUT_MAX,
+				IEM_CROSSFEED_FEED_MIN, IEM_CROSSFEED_FEED_MAX);
+		return r;
+	}
+	uint32_t n = iem_crossfeed_length(&cf);
+	float *direct = calloc(n, sizeof(float)), *cross = calloc(n, sizeof(float));
+	if (direct == NULL || cross == NULL) {
+		free(direct);
+		free(cross);
+		snprintf(err, err_size, "crossfeed: out of memory");
+		return -ENOMEM;
+	}
+	iem_crossfeed_ir(&cf, direct, cross, n);
+	const float *taps[4] = { direct, cross, cross, direct };	/* LL, RL, LR, RR */
+	struct iem_ir ir = { 2, 2, n, taps };
+	if ((r = set_stage(c, &ir, false, info)) < 0)
+		snprintf(err, err_size, "crossfeed: the stage refused it: %s", strerror(-r));
+	free(direct);
+	free(cross);
+	return r;
+}
+
 int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 		struct iem_stage_info *info, char *err, size_t err_size)
 {
@@ -439,6 +543,14 @@ int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 
 	if (p->stage_mode == IEM_STAGE_OFF)
 		return iem_chain_set_stage(c, NULL, info);
+	if (p->stage_mode == IEM_STAGE_ROOM)
+		return load_room(c, p, info, err, err_size);
+	if (p->stage_mode == IEM_STAGE_CROSSFEED)
+		return load_crossfeed(c, p, info, err, err_size);
+	if (p->stage_mode != IEM_STAGE_BRIR) {
+		snprintf(err, err_size, "stage.mode %d is not known", (int)p->stage_mode);
+		return -EINVAL;
+	}
 	if (p->stage_brir[0] == '\0') {
 		snprintf(err, err_size, "stage.mode = brir needs a file in stage.brir");
 		return -EINVAL;

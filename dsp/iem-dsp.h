@@ -109,7 +109,41 @@ struct iem_band {
 enum iem_stage_mode {
 	IEM_STAGE_OFF,			/* no stage */
 	IEM_STAGE_BRIR,			/* convolve with the IR file stage.brir */
+	IEM_STAGE_ROOM,			/* two virtual speakers in a virtual room (iem_room_render) */
+	IEM_STAGE_CROSSFEED,		/* bs2b-style crossfeed */
 };
+
+enum iem_crossfeed_preset {
+	IEM_CROSSFEED_DEFAULT,		/* bs2b's default: 700 Hz, 4.5 dB */
+	IEM_CROSSFEED_CMOY,		/* Chu Moy: 700 Hz, 6 dB */
+	IEM_CROSSFEED_JMEIER,		/* Jan Meier: 650 Hz, 9.5 dB */
+	IEM_CROSSFEED_CUSTOM,		/* crossfeed.fcut and crossfeed.feed */
+	IEM_CROSSFEED_PRESET_COUNT
+};
+
+/* Ranges and defaults of the stage's parameters (iem_params_set enforces
+ * them; iem_room_render and iem_crossfeed_* check their own). */
+#define IEM_STAGE_ANGLE_MIN		10.0	/* deg, each speaker off the median plane */
+#define IEM_STAGE_ANGLE_MAX		90.0
+#define IEM_STAGE_ANGLE_DEFAULT		30.0
+#define IEM_STAGE_DISTANCE_MIN		0.5	/* m, head centre to speaker */
+#define IEM_STAGE_DISTANCE_MAX		10.0
+#define IEM_STAGE_DISTANCE_DEFAULT	2.0
+#define IEM_STAGE_ELEVATION_MIN		(-30.0)	/* deg */
+#define IEM_STAGE_ELEVATION_MAX		60.0
+#define IEM_ROOM_SIZE_MIN		2.0	/* m, each of width, depth, height */
+#define IEM_ROOM_SIZE_MAX		30.0
+#define IEM_ROOM_WIDTH_DEFAULT		5.0	/* a furnished living room, 81 m^3 */
+#define IEM_ROOM_DEPTH_DEFAULT		6.0
+#define IEM_ROOM_HEIGHT_DEFAULT		2.7
+#define IEM_ROOM_RT60_MAX		2.0	/* s */
+#define IEM_ROOM_RT60_DEFAULT		0.3
+#define IEM_ROOM_LEVEL_OFF		(-60.0)	/* dB: room.early / room.late at or below: off */
+#define IEM_ROOM_LEVEL_MAX		12.0
+#define IEM_CROSSFEED_FCUT_MIN		300.0	/* Hz, bs2b's range */
+#define IEM_CROSSFEED_FCUT_MAX		2000.0
+#define IEM_CROSSFEED_FEED_MIN		1.0	/* dB */
+#define IEM_CROSSFEED_FEED_MAX		15.0
 
 #define IEM_PATH_MAX	1024		/* bytes of a file name parameter, with its NUL */
 
@@ -121,6 +155,20 @@ struct iem_params {
 	struct iem_band band[IEM_MAX_BANDS];	/* eq.1 … eq.32 */
 	enum iem_stage_mode stage_mode;	/* stage.mode */
 	char stage_brir[IEM_PATH_MAX];	/* stage.brir: an IR file (see iem_ir_file_load) */
+	char stage_hrtf[IEM_PATH_MAX];	/* stage.hrtf: "auto", "model" or a SOFA file */
+	double stage_angle;		/* stage.angle, deg */
+	double stage_distance;		/* stage.distance, m */
+	double stage_elevation;		/* stage.elevation, deg */
+	double room_width;		/* room.width, m */
+	double room_depth;		/* room.depth, m */
+	double room_height;		/* room.height, m */
+	double room_rt60;		/* room.rt60, s; 0: no room (anechoic speakers) */
+	double room_early;		/* room.early, dB; <= IEM_ROOM_LEVEL_OFF: off */
+	double room_late;		/* room.late, dB; <= IEM_ROOM_LEVEL_OFF: off */
+	double head_radius;		/* hrtf.head_radius, m (the model's head) */
+	enum iem_crossfeed_preset crossfeed_preset;	/* crossfeed.preset */
+	double crossfeed_fcut;		/* crossfeed.fcut, Hz (preset custom) */
+	double crossfeed_feed;		/* crossfeed.feed, dB (preset custom) */
 };
 
 enum iem_param_type {
@@ -401,6 +449,9 @@ struct iem_stage_info {
 	/* iem_chain_load_stage() only: the file's */
 	uint32_t file_rate, file_channels;
 	const char *layout;	/* "stereo", "true-stereo", "hesuvi" */
+	/* stage.mode = room: the HRTF in use (iem_hrtf_describe()), valid
+	 * until the next iem_chain_load_stage() or iem_chain_free() */
+	const char *hrtf;
 };
 
 #define IEM_STAGE_XFADE_MS	50.0	/* a response exchanged in place */
@@ -432,11 +483,17 @@ IEM_EXPORT int iem_chain_apply(struct iem_chain *c, const struct iem_params *p,
 IEM_EXPORT int iem_chain_set_stage(struct iem_chain *c, const struct iem_ir *ir,
 		struct iem_stage_info *info);
 
-/* RT-safe: no (control thread; reads files). Brings the stage in line
- * with p's stage.* parameters: stage.mode = off removes it, brir loads
- * the file stage.brir at the chain's rate and hands it to
- * iem_chain_set_stage(). On failure err names the file and the reason and
- * the stage in use stays. */
+/* RT-safe: no (control thread; reads files, synthesises). Brings the
+ * stage in line with p's stage.*, room.*, crossfeed.* and hrtf.*
+ * parameters: stage.mode = off removes it; brir loads the file stage.brir
+ * at the chain's rate; room loads the HRTF stage.hrtf (kept for the next
+ * call while stage.hrtf and hrtf.head_radius stay) and renders the room
+ * with iem_room_render(); each hands its response to
+ * iem_chain_set_stage(). crossfeed hands over the two responses of
+ * iem_crossfeed_ir() (crossfeed.preset, or fcut and feed for custom)
+ * unscaled: a centred signal already passes at 0 dB at low frequency,
+ * and the loudness scaling would lift it by 1 dB. On failure err names the file or setting and the
+ * reason, and the stage in use stays. */
 IEM_EXPORT int iem_chain_load_stage(struct iem_chain *c, const struct iem_params *p,
 		struct iem_stage_info *info, char *err, size_t err_size);
 
@@ -559,6 +616,144 @@ IEM_EXPORT const char *iem_hrtf_describe(const struct iem_hrtf *h);
  * instance may run in several threads at once. */
 IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double elevation_deg,
 		float *left, float *right);
+
+/* ---- the virtual room ---------------------------------------------------- */
+
+/*
+ * Two virtual speakers in a shoebox room, heard through an HRTF: a 2 x 2
+ * binaural room impulse response (BRIR) synthesised at the session rate.
+ *
+ *   - Geometry: the listener on the room's centre line facing the front
+ *     wall, ears IEM_ROOM_EAR_HEIGHT above the floor, placed so that the
+ *     speakers stand IEM_ROOM_FRONT_GAP in front of the front wall (or
+ *     nearer, down to IEM_ROOM_WALL_MIN, in a shallow room); speakers at
+ *     +-angle (left speaker to the left), `distance` from the centre of
+ *     the head, `elevation` above the ears, turned towards the listener.
+ *   - Walls: one absorption per octave band for all six surfaces, from
+ *     the reverberation time by Eyring's formula (which is also the decay
+ *     rate of the image-source model itself).
+ *   - Direct sound and early reflections: image sources (Allen & Berkley)
+ *     up to `order` reflections, each with its own delay (fractional),
+ *     1/r loss, wall absorption per band (beta^reflections) and the HRIR
+ *     for its direction of arrival; the speakers radiate with a first-order
+ *     pattern (`speaker_pattern`).
+ *   - Late reverberation: from the mixing time (the first arrival of an
+ *     image of order `order` + 1), noise whose energy follows the
+ *     image-source statistics (4 pi c / V per second, decaying at the
+ *     band's RT60), the two ears decorrelated as a head in a diffuse field
+ *     is: coherence sinc(2 pi f d / c), d = 0.32 m for the default head
+ *     (scaled with hrtf.head_radius for the model). The images fade out
+ *     and the tail fades in over IEM_ROOM_XFADE_MS.
+ *   - Timbre: the phantom centre (L = R) is made flat against the dry
+ *     signal in third-octave bands by one minimum-phase filter applied to
+ *     all four paths (interaural differences stay untouched).
+ *
+ * Deterministic: the noise comes from fixed seeds, so the same config,
+ * HRTF and rate give the same response bit for bit.
+ */
+#define IEM_ROOM_BANDS		8	/* octave bands, 125 Hz … 16 kHz */
+#define IEM_ROOM_MAX_ORDER	12
+#define IEM_ROOM_MAX_SECONDS	4.0	/* the longest response, s */
+#define IEM_ROOM_EAR_HEIGHT	1.2	/* m */
+#define IEM_ROOM_FRONT_GAP	0.8	/* m, speakers to front wall */
+#define IEM_ROOM_WALL_MIN	0.25	/* m, anything to any wall */
+#define IEM_ROOM_XFADE_MS	4.0	/* early -> late */
+#define IEM_ROOM_SPEED_OF_SOUND	343.0	/* m/s */
+
+struct iem_room_config {
+	double angle;			/* deg */
+	double distance;		/* m */
+	double elevation;		/* deg */
+	double width, depth, height;	/* m */
+	double rt60;			/* s, every band; 0: anechoic */
+	double rt60_band[IEM_ROOM_BANDS];	/* s per octave band (125 Hz … 16 kHz);
+						 * 0 where rt60 applies */
+	double early_db;		/* reflections re the room's own; <= IEM_ROOM_LEVEL_OFF: none */
+	double late_db;			/* late tail re the room's own; <= IEM_ROOM_LEVEL_OFF: none */
+	uint32_t order;			/* image-source order of the early part */
+	double max_seconds;		/* length cap, s (<= IEM_ROOM_MAX_SECONDS) */
+	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle); 1 = omni.
+	 * The default, 0.6, is a directivity index of 3.8 dB. */
+	double speaker_pattern;
+	bool compensate;		/* the phantom-centre timbre filter */
+	uint64_t seed;			/* of the late tail's noise */
+};
+
+struct iem_room_info {
+	double listener[3];		/* m, head centre: x depth (to the front wall), y width (left), z up */
+	double speaker[2][3];		/* m, left and right speaker */
+	double volume, surface;		/* m^3, m^2 */
+	double rt60[IEM_ROOM_BANDS];	/* s, as used (0: anechoic) */
+	double beta[IEM_ROOM_BANDS];	/* wall reflection factor (pressure) per band */
+	uint32_t images;		/* image sources rendered (both speakers, direct included) */
+	double mixing_time;		/* s after emission: the tail starts (0: none) */
+	uint32_t removed;		/* frames of flight time taken off the front */
+	/* Frame where a sound that left the speakers at t = 0 and travelled r
+	 * metres lands: origin + r fs / c (with an HRTF, plus its own delay). */
+	double origin;
+	/* the timbre filter: its largest boost and cut (dB), and the phantom
+	 * centre's largest third-octave deviation from dry (100 Hz – 10 kHz)
+	 * before and after it */
+	double eq_max_boost_db, eq_max_cut_db;
+	double centre_dev_before_db, centre_dev_after_db;
+};
+
+struct iem_room {
+	struct iem_ir ir;		/* 2 x 2, taps { LL, RL, LR, RR } at `rate` */
+	uint32_t rate;
+	struct iem_room_info info;
+	/* private */
+	const float *paths[4];
+	float *buf;
+};
+
+/* RT-safe: yes. The defaults: stage and room as iem_params_init() has
+ * them, order 3, 2 s cap, pattern 0.6, compensated, seed 1. */
+IEM_EXPORT void iem_room_config_init(struct iem_room_config *cfg);
+
+/* RT-safe: yes. The room part of p (stage.angle … room.late) in cfg;
+ * the rest of cfg stays. */
+IEM_EXPORT void iem_room_config_from_params(struct iem_room_config *cfg, const struct iem_params *p);
+
+/* RT-safe: no (allocates, plans FFTs; tens of milliseconds). Synthesises
+ * the BRIR through hrtf at rate; hrtf NULL stands for an omnidirectional
+ * microphone at the centre of the head (both ears the same: for checking
+ * the geometry). Room off (rt60 0, or early and late both off) gives the
+ * speakers alone. Returns 0 and *out (free with iem_room_free()), or a
+ * negative errno with err saying why: -EINVAL (a value out of range, the
+ * speakers do not fit the room), -E2BIG, -ENOMEM. */
+IEM_EXPORT int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hrtf,
+		uint32_t rate, struct iem_room **out, char *err, size_t err_size);
+/* RT-safe: no. Accepts NULL; returns NULL. */
+IEM_EXPORT struct iem_room *iem_room_free(struct iem_room *room);
+
+/* ---- crossfeed ------------------------------------------------------------- */
+
+/*
+ * libbs2b's crossfeed (dsp-reference §1.1), as its two impulse responses:
+ * each ear gets its own channel through a one-pole/one-zero high boost
+ * and the other channel through a one-pole low-pass, both times `gain`,
+ * so that a centred (mono) signal passes at 0 dB at low frequency and
+ * the fed channel is `feed` dB below the direct one there.
+ */
+struct iem_crossfeed {
+	double fcut;		/* Hz */
+	double feed;		/* dB */
+	/* bs2b's coefficients at the rate */
+	double a0_lo, b1_lo, a0_hi, a1_hi, b1_hi, gain;
+};
+
+/* RT-safe: yes. fcut and feed of a preset (not CUSTOM); -EINVAL. */
+IEM_EXPORT int iem_crossfeed_preset_levels(enum iem_crossfeed_preset preset,
+		double *fcut, double *feed);
+/* RT-safe: yes. Designs for rate; fcut in IEM_CROSSFEED_FCUT_MIN … MAX,
+ * feed in IEM_CROSSFEED_FEED_MIN … MAX, else -EINVAL. */
+IEM_EXPORT int iem_crossfeed_design(struct iem_crossfeed *cf, double fcut, double feed, uint32_t rate);
+/* RT-safe: yes. Taps after which both responses are below 1e-7 (-140 dB). */
+IEM_EXPORT uint32_t iem_crossfeed_length(const struct iem_crossfeed *cf);
+/* RT-safe: yes. The first n taps of the direct (L -> L) and cross
+ * (L -> R) responses; either may be NULL. */
+IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, float *cross, uint32_t n);
 
 #ifdef __cplusplus
 }

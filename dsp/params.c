@@ -26,6 +26,20 @@ enum field {
 	F_BAND_CHANNEL,
 	F_STAGE_MODE,
 	F_STAGE_BRIR,
+	F_STAGE_HRTF,
+	F_STAGE_ANGLE,
+	F_STAGE_DISTANCE,
+	F_STAGE_ELEVATION,
+	F_ROOM_WIDTH,
+	F_ROOM_DEPTH,
+	F_ROOM_HEIGHT,
+	F_ROOM_RT60,
+	F_ROOM_EARLY,
+	F_ROOM_LATE,
+	F_HEAD_RADIUS,
+	F_CROSSFEED_PRESET,
+	F_CROSSFEED_FCUT,
+	F_CROSSFEED_FEED,
 };
 
 static const char *const bool_choices[] = { "false", "true", NULL };
@@ -34,7 +48,9 @@ static const char *const type_choices[] = {
 	"bandpass", "notch", "allpass", NULL
 };
 static const char *const channel_choices[] = { "both", "left", "right", NULL };
-static const char *const stage_choices[] = { "off", "brir", NULL };
+/* in the order of enum iem_stage_mode and enum iem_crossfeed_preset */
+static const char *const stage_choices[] = { "off", "brir", "room", "crossfeed", NULL };
+static const char *const crossfeed_choices[] = { "default", "cmoy", "jmeier", "custom", NULL };
 
 struct param_def {
 	const char *name;	/* for band fields: the part after "eq.N." */
@@ -58,9 +74,49 @@ static const struct param_def global_defs[] = {
 	{ "output.gain", F_OUTPUT_GAIN, IEM_PARAM_FLOAT, IEM_OUTPUT_GAIN_MIN, IEM_OUTPUT_GAIN_MAX, 0, "dB", NULL, "0",
 	  "Gain after the chain, before the safety limiter" },
 	{ "stage.mode", F_STAGE_MODE, IEM_PARAM_ENUM, 0, 0, 0, "", stage_choices, "off",
-	  "The stage: off, or brir (convolve with the impulse-response file stage.brir)" },
+	  "The stage: off; brir (convolve with the impulse-response file stage.brir); room (two virtual speakers in a virtual room, stage.* and room.*); crossfeed (bs2b-style, crossfeed.*)" },
 	{ "stage.brir", F_STAGE_BRIR, IEM_PARAM_STRING, 0, 0, 0, "", NULL, "",
 	  "Impulse-response file for stage.mode = brir: WAV (or any libsndfile format) with 2 (L, R), 4 (LL, LR, RL, RR) or HeSuVi 14/7 channels" },
+	{ "stage.hrtf", F_STAGE_HRTF, IEM_PARAM_STRING, 0, 0, 0, "", NULL, "auto",
+	  "HRTF of stage.mode = room: auto (the system's MIT KEMAR SOFA file when readable, else the model), model (Brown & Duda spherical head, hrtf.head_radius) or a SOFA file" },
+	{ "stage.angle", F_STAGE_ANGLE, IEM_PARAM_FLOAT, IEM_STAGE_ANGLE_MIN, IEM_STAGE_ANGLE_MAX,
+	  IEM_STAGE_ANGLE_DEFAULT, "deg", NULL, "30",
+	  "Room: each speaker's angle off straight ahead (30 = the stereo triangle)" },
+	{ "stage.distance", F_STAGE_DISTANCE, IEM_PARAM_FLOAT, IEM_STAGE_DISTANCE_MIN, IEM_STAGE_DISTANCE_MAX,
+	  IEM_STAGE_DISTANCE_DEFAULT, "m", NULL, "2",
+	  "Room: distance from the centre of the head to each speaker" },
+	{ "stage.elevation", F_STAGE_ELEVATION, IEM_PARAM_FLOAT, IEM_STAGE_ELEVATION_MIN, IEM_STAGE_ELEVATION_MAX,
+	  0, "deg", NULL, "0",
+	  "Room: the speakers' height as an angle above the ears" },
+	{ "room.width", F_ROOM_WIDTH, IEM_PARAM_FLOAT, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX,
+	  IEM_ROOM_WIDTH_DEFAULT, "m", NULL, "5",
+	  "Room: width (side wall to side wall); the listener sits on its centre line" },
+	{ "room.depth", F_ROOM_DEPTH, IEM_PARAM_FLOAT, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX,
+	  IEM_ROOM_DEPTH_DEFAULT, "m", NULL, "6",
+	  "Room: depth (front wall, behind the speakers, to back wall)" },
+	{ "room.height", F_ROOM_HEIGHT, IEM_PARAM_FLOAT, IEM_ROOM_SIZE_MIN, IEM_ROOM_SIZE_MAX,
+	  IEM_ROOM_HEIGHT_DEFAULT, "m", NULL, "2.7",
+	  "Room: floor to ceiling; the ears are 1.2 m above the floor" },
+	{ "room.rt60", F_ROOM_RT60, IEM_PARAM_FLOAT, 0, IEM_ROOM_RT60_MAX,
+	  IEM_ROOM_RT60_DEFAULT, "s", NULL, "0.3",
+	  "Room: reverberation time; the walls' absorption follows (Eyring). 0 = no room: anechoic speakers" },
+	{ "room.early", F_ROOM_EARLY, IEM_PARAM_FLOAT, IEM_ROOM_LEVEL_OFF, IEM_ROOM_LEVEL_MAX,
+	  0, "dB", NULL, "0",
+	  "Room: level of the early reflections relative to the room's own; -60 = off" },
+	{ "room.late", F_ROOM_LATE, IEM_PARAM_FLOAT, IEM_ROOM_LEVEL_OFF, IEM_ROOM_LEVEL_MAX,
+	  0, "dB", NULL, "0",
+	  "Room: level of the late reverberation relative to the room's own; -60 = off" },
+	{ "hrtf.head_radius", F_HEAD_RADIUS, IEM_PARAM_FLOAT, IEM_HRTF_HEAD_RADIUS_MIN, IEM_HRTF_HEAD_RADIUS_MAX,
+	  IEM_HRTF_HEAD_RADIUS_DEFAULT, "m", NULL, "0.0875",
+	  "Head radius of the model HRTF (stage.hrtf = model, or auto without a SOFA file); 0.0965 matches KEMAR's ITD" },
+	{ "crossfeed.preset", F_CROSSFEED_PRESET, IEM_PARAM_ENUM, 0, 0, 0, "", crossfeed_choices, "default",
+	  "Crossfeed levels as bs2b names them: default (700 Hz, 4.5 dB), cmoy (700 Hz, 6 dB), jmeier (650 Hz, 9.5 dB), or custom (crossfeed.fcut and crossfeed.feed)" },
+	{ "crossfeed.fcut", F_CROSSFEED_FCUT, IEM_PARAM_FLOAT, IEM_CROSSFEED_FCUT_MIN, IEM_CROSSFEED_FCUT_MAX,
+	  700, "Hz", NULL, "700",
+	  "Crossfeed (preset custom): cut-off of the low-pass feeding each ear the other channel" },
+	{ "crossfeed.feed", F_CROSSFEED_FEED, IEM_PARAM_FLOAT, IEM_CROSSFEED_FEED_MIN, IEM_CROSSFEED_FEED_MAX,
+	  4.5, "dB", NULL, "4.5",
+	  "Crossfeed (preset custom): how far the fed channel stays below the direct one at low frequency" },
 };
 #define N_GLOBAL (sizeof(global_defs) / sizeof(global_defs[0]))
 
@@ -93,6 +149,76 @@ void iem_params_init(struct iem_params *p)
 			.gain = 0.0,
 			.channels = IEM_CHANNELS_BOTH,
 		};
+	}
+	p->stage_mode = IEM_STAGE_OFF;
+	snprintf(p->stage_hrtf, sizeof(p->stage_hrtf), "auto");
+	p->stage_angle = IEM_STAGE_ANGLE_DEFAULT;
+	p->stage_distance = IEM_STAGE_DISTANCE_DEFAULT;
+	p->stage_elevation = 0.0;
+	p->room_width = IEM_ROOM_WIDTH_DEFAULT;
+	p->room_depth = IEM_ROOM_DEPTH_DEFAULT;
+	p->room_height = IEM_ROOM_HEIGHT_DEFAULT;
+	p->room_rt60 = IEM_ROOM_RT60_DEFAULT;
+	p->room_early = 0.0;
+	p->room_late = 0.0;
+	p->head_radius = IEM_HRTF_HEAD_RADIUS_DEFAULT;
+	p->crossfeed_preset = IEM_CROSSFEED_DEFAULT;
+	p->crossfeed_fcut = 700.0;
+	p->crossfeed_feed = 4.5;
+}
+
+/* The double behind a FLOAT parameter other than eq.preamp; NULL for others. */
+static double *float_field(struct iem_params *p, enum field field, int band)
+{
+	switch (field) {
+	case F_OUTPUT_GAIN:
+		return &p->output_gain;
+	case F_BAND_FREQ:
+		return &p->band[band].freq;
+	case F_BAND_Q:
+		return &p->band[band].q;
+	case F_BAND_GAIN:
+		return &p->band[band].gain;
+	case F_STAGE_ANGLE:
+		return &p->stage_angle;
+	case F_STAGE_DISTANCE:
+		return &p->stage_distance;
+	case F_STAGE_ELEVATION:
+		return &p->stage_elevation;
+	case F_ROOM_WIDTH:
+		return &p->room_width;
+	case F_ROOM_DEPTH:
+		return &p->room_depth;
+	case F_ROOM_HEIGHT:
+		return &p->room_height;
+	case F_ROOM_RT60:
+		return &p->room_rt60;
+	case F_ROOM_EARLY:
+		return &p->room_early;
+	case F_ROOM_LATE:
+		return &p->room_late;
+	case F_HEAD_RADIUS:
+		return &p->head_radius;
+	case F_CROSSFEED_FCUT:
+		return &p->crossfeed_fcut;
+	case F_CROSSFEED_FEED:
+		return &p->crossfeed_feed;
+	default:
+		return NULL;
+	}
+}
+
+static char *string_field(struct iem_params *p, enum field field, size_t *size)
+{
+	switch (field) {
+	case F_STAGE_BRIR:
+		*size = sizeof(p->stage_brir);
+		return p->stage_brir;
+	case F_STAGE_HRTF:
+		*size = sizeof(p->stage_hrtf);
+		return p->stage_hrtf;
+	default:
+		return NULL;
 	}
 }
 
@@ -238,17 +364,28 @@ int iem_params_set(struct iem_params *p, const char *name, const char *value,
 			p->band[band].type = (enum iem_filter_type)r;
 		else if (d->field == F_STAGE_MODE)
 			p->stage_mode = (enum iem_stage_mode)r;
+		else if (d->field == F_CROSSFEED_PRESET)
+			p->crossfeed_preset = (enum iem_crossfeed_preset)r;
 		else
 			p->band[band].channels = channel_values[r];
 		return 0;
 
-	case IEM_PARAM_STRING:
-		if (strlen(value) >= sizeof(p->stage_brir)) {
-			set_error(err, err_size, "%s: longer than %zu bytes", name, sizeof(p->stage_brir) - 1);
+	case IEM_PARAM_STRING: {
+		size_t size = 0;
+		char *s = string_field(p, d->field, &size);
+		if (s == NULL)
+			return -EINVAL;
+		if (strlen(value) >= size) {
+			set_error(err, err_size, "%s: longer than %zu bytes", name, size - 1);
 			return -EINVAL;
 		}
-		snprintf(p->stage_brir, sizeof(p->stage_brir), "%s", value);
+		if (d->field == F_STAGE_HRTF && value[0] == '\0') {
+			set_error(err, err_size, "%s: empty; auto, model or a SOFA file", name);
+			return -EINVAL;
+		}
+		snprintf(s, size, "%s", value);
 		return 0;
+	}
 
 	case IEM_PARAM_FLOAT:
 		if (d->field == F_PREAMP && strcasecmp(value, "auto") == 0) {
@@ -269,32 +406,42 @@ int iem_params_set(struct iem_params *p, const char *name, const char *value,
 		break;
 	}
 
-	switch (d->field) {
-	case F_PREAMP:
+	if (d->field == F_PREAMP) {
 		p->preamp_auto = false;
 		p->preamp = v;
-		break;
-	case F_OUTPUT_GAIN:
-		p->output_gain = v;
-		break;
-	case F_BAND_FREQ:
-		p->band[band].freq = v;
-		break;
-	case F_BAND_Q:
-		p->band[band].q = v;
-		break;
-	case F_BAND_GAIN:
-		p->band[band].gain = v;
-		break;
-	default:
-		return -EINVAL;
+		return 0;
 	}
+	double *f = float_field(p, d->field, band);
+	if (f == NULL)
+		return -EINVAL;
+	*f = v;
 	return 0;
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as v: 0.0965, not
+ * 0.096500000000000002. */
+static int format_number(char *buf, size_t size, double v)
+{
+	char tmp[40];
+	for (int prec = 15; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		for (char *c = tmp; *c; c++)
+			if (*c == ',')
+				*c = '.';
+		double back;
+		if (parse_number(tmp, &back) == 0 && back == v)
+			return snprintf(buf, size, "%s", tmp);
+	}
+	return snprintf(buf, size, "%.17g", v);
 }
 
 int iem_params_get(const struct iem_params *p, const char *name, char *buf, size_t size)
 {
 	const struct param_def *d;
+	struct iem_params *mp = (struct iem_params *)p;	/* the field lookups only read */
+	const double *f;
+	const char *s;
+	size_t unused;
 	int band, r;
 
 	if (name == NULL || buf == NULL)
@@ -308,37 +455,36 @@ int iem_params_get(const struct iem_params *p, const char *name, char *buf, size
 		r = snprintf(buf, size, "%s", p->bypass ? "true" : "false");
 		break;
 	case F_PREAMP:
-		r = p->preamp_auto ? snprintf(buf, size, "auto") : snprintf(buf, size, "%.17g", p->preamp);
-		break;
-	case F_OUTPUT_GAIN:
-		r = snprintf(buf, size, "%.17g", p->output_gain);
+		r = p->preamp_auto ? snprintf(buf, size, "auto") : format_number(buf, size, p->preamp);
 		break;
 	case F_BAND_TYPE:
 		r = snprintf(buf, size, "%s", iem_filter_type_name(p->band[band].type));
-		break;
-	case F_BAND_FREQ:
-		r = snprintf(buf, size, "%.17g", p->band[band].freq);
-		break;
-	case F_BAND_Q:
-		r = snprintf(buf, size, "%.17g", p->band[band].q);
-		break;
-	case F_BAND_GAIN:
-		r = snprintf(buf, size, "%.17g", p->band[band].gain);
 		break;
 	case F_BAND_CHANNEL:
 		r = snprintf(buf, size, "%s", p->band[band].channels == IEM_CHANNELS_LEFT ? "left" :
 				p->band[band].channels == IEM_CHANNELS_RIGHT ? "right" : "both");
 		break;
 	case F_STAGE_MODE:
-		r = snprintf(buf, size, "%s", stage_choices[p->stage_mode == IEM_STAGE_BRIR ? 1 : 0]);
+		if ((unsigned)p->stage_mode > IEM_STAGE_CROSSFEED)
+			return -EINVAL;
+		r = snprintf(buf, size, "%s", stage_choices[p->stage_mode]);
 		break;
-	case F_STAGE_BRIR:
-		r = snprintf(buf, size, "%s", p->stage_brir);
-		if (r >= 0 && (size_t)r >= size)
-			return -ENOSPC;
-		return 0;	/* a file name is not a number: no comma fix-up */
+	case F_CROSSFEED_PRESET:
+		if ((unsigned)p->crossfeed_preset >= IEM_CROSSFEED_PRESET_COUNT)
+			return -EINVAL;
+		r = snprintf(buf, size, "%s", crossfeed_choices[p->crossfeed_preset]);
+		break;
 	default:
-		return -EINVAL;
+		if ((s = string_field(mp, d->field, &unused)) != NULL) {
+			r = snprintf(buf, size, "%s", s);
+			if (r >= 0 && (size_t)r >= size)
+				return -ENOSPC;
+			return 0;	/* a file name is not a number: no comma fix-up */
+		}
+		if ((f = float_field(mp, d->field, band)) == NULL)
+			return -EINVAL;
+		r = format_number(buf, size, *f);
+		break;
 	}
 	if (r < 0)
 		return -EINVAL;

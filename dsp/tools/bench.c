@@ -4,6 +4,7 @@
  *
  *   iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]
  *   iemstage-bench conv [--seconds S] [--rate R] [--quick]
+ *   iemstage-bench room [--runs N] [--rate R] [--quick]
  *
  * eq: times the chain with a 10-band correction EQ at block sizes 64, 256
  * and 1024 and, in the same run on the same input, the structure PipeWire
@@ -466,14 +467,89 @@ done:
 	return res;
 }
 
+/*
+ * room: wall-clock time of iem_room_render() for the default room (the
+ * params' defaults) through the model HRTF and, when the system has it,
+ * MIT KEMAR, on this thread. The first render includes FFTW planning for
+ * sizes without wisdom; the median of the following runs is what a
+ * parameter change costs. Loading the HRTF is timed on its own (the chain
+ * keeps it between rooms).
+ */
+static int bench_room(uint32_t rate, int runs)
+{
+	struct iem_params p;
+	struct iem_room_config cfg;
+	char path[4096], err[512];
+
+	iem_params_init(&p);
+	iem_room_config_init(&cfg);
+	iem_room_config_from_params(&cfg, &p);
+	printf("room: %g x %g x %g m, RT60 %g s, speakers +-%g deg at %g m, order %u, %u Hz, %d runs\n",
+			cfg.width, cfg.depth, cfg.height, cfg.rt60, cfg.angle, cfg.distance, cfg.order, rate, runs);
+	for (int k = 0; k < 2; k++) {
+		struct iem_hrtf_config hc;
+		iem_hrtf_config_init(&hc);
+		if (k == 0) {
+			hc.kind = IEM_HRTF_MODEL;
+		} else {
+			if (iem_hrtf_default_sofa(path, sizeof(path)) < 0) {
+				printf("  KEMAR: no SOFA file, skipped\n");
+				continue;
+			}
+			hc.kind = IEM_HRTF_SOFA;
+			hc.sofa_path = path;
+		}
+		double t0 = now_ns();
+		struct iem_hrtf *h = iem_hrtf_new(&hc, rate, err, sizeof(err));
+		double t_hrtf = now_ns() - t0;
+		if (h == NULL) {
+			fprintf(stderr, "iemstage-bench: HRTF: %s\n", err);
+			return 1;
+		}
+		double *t = calloc((size_t)runs, sizeof(double)), first = 0.0;
+		struct iem_room *room = NULL;
+		uint32_t taps = 0, images = 0;
+		if (t == NULL) {
+			iem_hrtf_free(h);
+			return 1;
+		}
+		for (int i = 0; i <= runs; i++) {
+			t0 = now_ns();
+			if (iem_room_render(&cfg, h, rate, &room, err, sizeof(err)) < 0) {
+				fprintf(stderr, "iemstage-bench: room: %s\n", err);
+				free(t);
+				iem_hrtf_free(h);
+				return 1;
+			}
+			double dt = now_ns() - t0;
+			if (i == 0)
+				first = dt;
+			else
+				t[i - 1] = dt;
+			taps = room->ir.length;
+			images = room->info.images;
+			room = iem_room_free(room);
+		}
+		printf("  %-6s render %7.1f ms median, %7.1f ms first (FFT planning included); "
+				"%u taps, %u images; HRTF load %.1f ms\n",
+				k ? "KEMAR" : "model", median(t, runs) / 1e6, first / 1e6, taps, images, t_hrtf / 1e6);
+		free(t);
+		iem_hrtf_free(h);
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]\n"
 		"       iemstage-bench conv [--seconds S] [--rate R] [--quick] [--sync]\n"
+		"       iemstage-bench room [--runs N] [--rate R] [--quick]\n"
 		"Prints figures; never fails on time.\n"
 		"  eq            10-band EQ chain next to the peer's biquads, blocks 64/256/1024\n"
 		"  conv          2x2 convolver, 0.25/1/4 s responses, calls of 32 … 2048 frames:\n"
 		"                mean, p99 and max per call, paced in real time\n"
+		"  room          time to synthesise the default room (model HRTF, and KEMAR\n"
+		"                when installed): median of the runs and the first\n"
 		"  --sync        conv: no worker thread, calls back to back\n"
 		"  --runs N      eq: timed runs per block size (default 9; median printed)\n"
 		"  --seconds S   audio per run (eq, default 10) or per IR and call size\n"
@@ -553,6 +629,8 @@ int main(int argc, char *argv[])
 		return bench_eq((uint32_t)rate, runs, seconds);
 	if (strcmp(argv[optind], "conv") == 0)
 		return bench_conv((uint32_t)rate, seconds_set ? seconds : 3.0, quick, sync);
+	if (strcmp(argv[optind], "room") == 0)
+		return bench_room((uint32_t)rate, runs);
 	usage(stderr);
 	return 2;
 }

@@ -775,7 +775,21 @@ static int render(const struct options *o)
 			say_error("%s", err);
 			goto done;
 		}
-		if (!o->quiet)
+		if (!o->quiet && params.stage_mode == IEM_STAGE_ROOM)
+			printf("stage:    room, +-%g deg at %g m, %g x %g x %g m, RT60 %g s (%u taps = %s), gain %s\n"
+			       "hrtf:     %s\n",
+					params.stage_angle, params.stage_distance, params.room_width,
+					params.room_depth, params.room_height, params.room_rt60, stage.length,
+					format_duration(b1, sizeof(b1), (double)stage.length / rate),
+					format_db(b2, sizeof(b2), pow(10.0, stage.gain_db / 20.0), "%+.1f dB"),
+					stage.hrtf ? stage.hrtf : "");
+		else if (!o->quiet && params.stage_mode == IEM_STAGE_CROSSFEED)
+			printf("stage:    crossfeed (bs2b, preset %s, %u taps)\n",
+					params.crossfeed_preset == IEM_CROSSFEED_CMOY ? "cmoy" :
+					params.crossfeed_preset == IEM_CROSSFEED_JMEIER ? "jmeier" :
+					params.crossfeed_preset == IEM_CROSSFEED_CUSTOM ? "custom" : "default",
+					stage.length);
+		else if (!o->quiet && params.stage_mode == IEM_STAGE_BRIR)
 			printf("stage:    %s (%s, %u channels, %u Hz%s, %u taps = %s), gain %s\n",
 					params.stage_brir, stage.layout, stage.file_channels,
 					stage.file_rate, stage.file_rate != rate ? " resampled" : "",

@@ -60,8 +60,21 @@ static void test_errors(void)
 			"unknown parameter 'eq.33.freq' (bands are eq.1 … eq.32)");
 	expect_error("eq.01.freq", "100", -ENOENT,
 			"unknown parameter 'eq.01.freq' (bands are eq.1 … eq.32)");
-	expect_error("stage.angle", "30", -ENOENT,
-			"unknown parameter 'stage.angle' (bands are eq.1 … eq.32)");
+	expect_error("stage.width", "30", -ENOENT,
+			"unknown parameter 'stage.width' (bands are eq.1 … eq.32)");
+	expect_error("stage.angle", "5", -EINVAL, "stage.angle: 5 is out of range (10 … 90 deg)");
+	expect_error("stage.distance", "11", -EINVAL, "stage.distance: 11 is out of range (0.5 … 10 m)");
+	expect_error("stage.elevation", "-45", -EINVAL, "stage.elevation: -45 is out of range (-30 … 60 deg)");
+	expect_error("room.width", "1", -EINVAL, "room.width: 1 is out of range (2 … 30 m)");
+	expect_error("room.rt60", "-0.1", -EINVAL, "room.rt60: -0.1 is out of range (0 … 2 s)");
+	expect_error("room.early", "-inf", -EINVAL, "room.early: '-inf' is not a number");
+	expect_error("room.late", "-61", -EINVAL, "room.late: -61 is out of range (-60 … 12 dB)");
+	expect_error("hrtf.head_radius", "0.2", -EINVAL, "hrtf.head_radius: 0.2 is out of range (0.05 … 0.15 m)");
+	expect_error("crossfeed.fcut", "100", -EINVAL, "crossfeed.fcut: 100 is out of range (300 … 2000 Hz)");
+	expect_error("crossfeed.feed", "20", -EINVAL, "crossfeed.feed: 20 is out of range (1 … 15 dB)");
+	expect_error("crossfeed.preset", "loud", -EINVAL,
+			"crossfeed.preset: 'loud' is not one of default, cmoy, jmeier, custom");
+	expect_error("stage.hrtf", "", -EINVAL, "stage.hrtf: empty; auto, model or a SOFA file");
 	expect_error("eq.1.freq", "50000", -EINVAL, "eq.1.freq: 50000 is out of range (5 … 40000 Hz)");
 	expect_error("eq.1.freq", "abc", -EINVAL, "eq.1.freq: 'abc' is not a number");
 	expect_error("eq.1.freq", "0x10", -EINVAL, "eq.1.freq: '0x10' is not a number");
@@ -106,7 +119,7 @@ static void test_table(void)
 	struct iem_params p;
 
 	iem_params_init(&p);
-	check(n == 5 + 5 * IEM_MAX_BANDS, "%u parameters", n);
+	check(n == 19 + 5 * IEM_MAX_BANDS, "%u parameters", n);
 	for (uint32_t i = 0; i < n; i++) {
 		all &= iem_param_info(i, &info) == 0;
 		/* every listed name is accepted and its default reads back */
@@ -116,7 +129,7 @@ static void test_table(void)
 	}
 	check(all, "every parameter in the table exists, has a description and its default is what iem_params_init sets");
 	check(iem_param_info(n, &info) == -ENOENT, "past the end: ENOENT");
-	iem_param_info(5 + 5 * 31 + 1, &info);
+	iem_param_info(19 + 5 * 31 + 1, &info);
 	check(strcmp(info.name, "eq.32.freq") == 0, "band parameters are named eq.N.field (%s)", info.name);
 }
 
@@ -132,8 +145,13 @@ static void test_stage(void)
 			iem_params_get(&p, "stage.brir", buf, sizeof(buf)) == 0 &&
 			strcmp(buf, "/some dir/My BRIR, 48k.wav") == 0,
 			"stage.brir keeps a file name as given, commas and spaces included (%s)", buf);
-	check(iem_params_set(&p, "stage.mode", "room", err, sizeof(err)) == -EINVAL &&
-			strstr(err, "off, brir") != NULL, "stage.mode = room is refused for now: %s", err);
+	check(iem_params_set(&p, "stage.mode", "Room", err, sizeof(err)) == 0 && p.stage_mode == IEM_STAGE_ROOM &&
+			iem_params_get(&p, "stage.mode", buf, sizeof(buf)) == 0 && strcmp(buf, "room") == 0,
+			"stage.mode = room (%s)", buf);
+	check(iem_params_set(&p, "stage.mode", "crossfeed", err, sizeof(err)) == 0 &&
+			p.stage_mode == IEM_STAGE_CROSSFEED, "stage.mode = crossfeed");
+	check(iem_params_set(&p, "stage.mode", "hall", err, sizeof(err)) == -EINVAL &&
+			strstr(err, "off, brir, room, crossfeed") != NULL, "stage.mode = hall is refused: %s", err);
 	char longname[IEM_PATH_MAX + 10];
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
@@ -142,8 +160,65 @@ static void test_stage(void)
 			"a file name longer than %d bytes is refused and the old one stays: %s", IEM_PATH_MAX - 1, err);
 }
 
+/* The stage's parameters: defaults as documented, values land in the struct. */
+static void test_room_params(void)
+{
+	static const struct { const char *name, *value, *back; } cases[] = {
+		{ "stage.hrtf", "model", "model" },
+		{ "stage.hrtf", "/data/my head.sofa", "/data/my head.sofa" },
+		{ "stage.angle", "45", "45" },
+		{ "stage.distance", "3.5", "3.5" },
+		{ "stage.elevation", "-10", "-10" },
+		{ "room.width", "7", "7" },
+		{ "room.depth", "9.5", "9.5" },
+		{ "room.height", "3", "3" },
+		{ "room.rt60", "0", "0" },
+		{ "room.early", "-60", "-60" },
+		{ "room.late", "+6", "6" },
+		{ "hrtf.head_radius", "0.0965", "0.0965" },
+		{ "crossfeed.preset", "JMEIER", "jmeier" },
+		{ "crossfeed.fcut", "650", "650" },
+		{ "crossfeed.feed", "9.5", "9.5" },
+	};
+	struct iem_params p;
+	char buf[IEM_PATH_MAX];
+
+	iem_params_init(&p);
+	check(p.stage_angle == 30.0 && p.stage_distance == 2.0 && p.stage_elevation == 0.0 &&
+			p.room_width == 5.0 && p.room_depth == 6.0 && p.room_height == 2.7 &&
+			p.room_rt60 == 0.3 && p.room_early == 0.0 && p.room_late == 0.0 &&
+			p.head_radius == 0.0875 && strcmp(p.stage_hrtf, "auto") == 0 &&
+			p.crossfeed_preset == IEM_CROSSFEED_DEFAULT && p.crossfeed_fcut == 700.0 &&
+			p.crossfeed_feed == 4.5,
+			"stage defaults: +-30 deg at 2 m, 5 x 6 x 2.7 m, RT60 0.3 s, HRTF auto, bs2b default");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = iem_params_set(&p, cases[i].name, cases[i].value, NULL, 0);
+		int g = iem_params_get(&p, cases[i].name, buf, sizeof(buf));
+		check(r == 0 && g == 0 && strcmp(buf, cases[i].back) == 0, "%s=%s reads back as %s (got '%s')",
+				cases[i].name, cases[i].value, cases[i].back, buf);
+	}
+	check(p.stage_angle == 45.0 && p.stage_distance == 3.5 && p.room_depth == 9.5 && p.room_late == 6.0 &&
+			p.room_early == IEM_ROOM_LEVEL_OFF && p.head_radius == 0.0965 &&
+			p.crossfeed_preset == IEM_CROSSFEED_JMEIER && p.crossfeed_feed == 9.5 &&
+			strcmp(p.stage_hrtf, "/data/my head.sofa") == 0,
+			"stage values land in the struct");
+
+	/* the table: every new name has a unit where it is a number */
+	struct iem_param_info info;
+	bool units = true;
+	for (uint32_t k = 0; k < iem_param_count(); k++) {
+		iem_param_info(k, &info);
+		if (info.type == IEM_PARAM_FLOAT && (strncmp(info.name, "stage.", 6) == 0 ||
+				strncmp(info.name, "room.", 5) == 0 || strncmp(info.name, "crossfeed.", 10) == 0 ||
+				strncmp(info.name, "hrtf.", 5) == 0))
+			units &= info.unit[0] != '\0' && info.min < info.def && info.def <= info.max;
+	}
+	check(units, "stage, room, crossfeed and hrtf numbers have a unit and a default inside their range");
+}
+
 int main(void)
 {
+	test_room_params();
 	test_stage();
 	test_set_get();
 	test_errors();

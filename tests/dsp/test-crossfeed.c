@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The crossfeed against libbs2b 3.1.0 as measured on Debian 12
+ * (dsp-reference §1.1, §1.2): its coefficients for the three presets at
+ * 44.1 and 48 kHz, its first 64 output samples for an impulse, its
+ * levels; and the chain with stage.mode = crossfeed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iem-test.h"
+#include "iem-test-dsp.h"
+
+/* bs2b_cross_feed_d(), default preset, 48 kHz, impulse on L: (L, R) out */
+static const double reference[64][2] = {
+	{ 7.893818462e-01, 3.268515091e-02 },
+	{ -1.986170757e-02, 2.982333344e-02 },
+	{ -1.743681991e-02, 2.721208845e-02 },
+	{ -1.530798335e-02, 2.482947653e-02 },
+	{ -1.343905341e-02, 2.265547923e-02 },
+	{ -1.179829847e-02, 2.067183086e-02 },
+	{ -1.035786098e-02, 1.886186502e-02 },
+	{ -9.093284447e-03, 1.721037456e-02 },
+	{ -7.983098269e-03, 1.570348384e-02 },
+	{ -7.008453145e-03, 1.432853212e-02 },
+	{ -6.152801058e-03, 1.307396721e-02 },
+	{ -5.401614319e-03, 1.192924838e-02 },
+	{ -4.742138902e-03, 1.088475782e-02 },
+	{ -4.163177901e-03, 9.931719843e-03 },
+	{ -3.654901427e-03, 9.062127121e-03 },
+	{ -3.208679705e-03, 8.268673427e-03 },
+	{ -2.816936558e-03, 7.544692248e-03 },
+	{ -2.473020777e-03, 6.884100772e-03 },
+	{ -2.171093184e-03, 6.281348779e-03 },
+	{ -1.906027502e-03, 5.731372010e-03 },
+	{ -1.673323312e-03, 5.229549620e-03 },
+	{ -1.469029647e-03, 4.771665350e-03 },
+	{ -1.289677904e-03, 4.353872105e-03 },
+	{ -1.132222961e-03, 3.972659630e-03 },
+	{ -9.939914688e-04, 3.624825020e-03 },
+	{ -8.726364627e-04, 3.307445804e-03 },
+	{ -7.660975169e-04, 3.017855396e-03 },
+	{ -6.725657595e-04, 2.753620688e-03 },
+	{ -5.904531616e-04, 2.512521609e-03 },
+	{ -5.183655740e-04, 2.292532469e-03 },
+	{ -4.550790576e-04, 2.091804943e-03 },
+	{ -3.995191021e-04, 1.908652540e-03 },
+	{ -3.507423826e-04, 1.741536433e-03 },
+	{ -3.079207434e-04, 1.589052529e-03 },
+	{ -2.703271374e-04, 1.449919677e-03 },
+	{ -2.373232813e-04, 1.322968895e-03 },
+	{ -2.083488191e-04, 1.207133557e-03 },
+	{ -1.829118078e-04, 1.101440427e-03 },
+	{ -1.605803651e-04, 1.005001482e-03 },
+	{ -1.409753364e-04, 9.170064534e-04 },
+	{ -1.237638579e-04, 8.367160152e-04 },
+	{ -1.086537044e-04, 7.634555760e-04 },
+	{ -9.538832798e-05, 6.966096094e-04 },
+	{ -8.374250255e-05, 6.356164827e-04 },
+	{ -7.351849940e-05, 5.799637381e-04 },
+	{ -6.454273027e-05, 5.291837872e-04 },
+	{ -5.666280003e-05, 4.828499823e-04 },
+	{ -4.974491929e-05, 4.405730315e-04 },
+	{ -4.367163277e-05, 4.019977285e-04 },
+	{ -3.833982518e-05, 3.667999678e-04 },
+	{ -3.365897040e-05, 3.346840213e-04 },
+	{ -2.954959453e-05, 3.053800544e-04 },
+	{ -2.594192652e-05, 2.786418583e-04 },
+	{ -2.277471357e-05, 2.542447815e-04 },
+	{ -1.999418115e-05, 2.319838423e-04 },
+	{ -1.755311998e-05, 2.116720066e-04 },
+	{ -1.541008450e-05, 1.931386167e-04 },
+	{ -1.352868918e-05, 1.762279569e-04 },
+	{ -1.187699074e-05, 1.607979457e-04 },
+	{ -1.042694582e-05, 1.467189417e-04 },
+	{ -9.153934818e-06, 1.338726546e-04 },
+	{ -8.036343922e-06, 1.221511514e-04 },
+	{ -7.055198111e-06, 1.114559492e-04 },
+	{ -6.193838998e-06, 1.016971880e-04 }
+};
+
+static void test_reference_ir(void)
+{
+	struct iem_crossfeed cf;
+	float d[64], c[64];
+	double worst = 0.0, sum_d = 0.0, sum_c = 0.0;
+
+	check(iem_crossfeed_design(&cf, 700, 4.5, 48000) == 0, "default preset at 48 kHz");
+	iem_crossfeed_ir(&cf, d, c, 64);
+	for (int n = 0; n < 64; n++) {
+		/* the table has 10 significant digits; float carries 7 */
+		worst = fmax(worst, fabs(d[n] - reference[n][0]) / fabs(reference[n][0]));
+		worst = fmax(worst, fabs(c[n] - reference[n][1]) / fabs(reference[n][1]));
+		sum_d += d[n];
+		sum_c += c[n];
+	}
+	check(worst < 1e-6, "the first 64 taps match libbs2b's (direct[0] %.10f, cross[0] %.10f; worst relative error %.2g)",
+			d[0], c[0], worst);
+	check(fabs(sum_d - 0.626743620) < 1e-6 && fabs(sum_c - 0.372241120) < 1e-6,
+			"sums of the 64: direct %.9f (0.626743620), cross %.9f (0.372241120)", sum_d, sum_c);
+
+	/* the whole responses: 0 Hz gains g (1 - G_hi) and g G_lo, 4.5 dB apart, summing to 1 */
+	uint32_t n = iem_crossfeed_length(&cf);
+	float *dd = test_alloc(n, sizeof(float)), *cc = test_alloc(n, sizeof(float));
+	iem_crossfeed_ir(&cf, dd, cc, n);
+	double dc_d = 0.0, dc_c = 0.0;
+	for (uint32_t i = 0; i < n; i++) {
+		dc_d += dd[i];
+		dc_c += cc[i];
+	}
+	/* g (1 - G_hi) and g G_lo from §1.1's formulas: 0.6266991 and
+	 * 0.3733009 (§1.1 prints 0.626694 and 0.373306, 5e-6 off both) */
+	const double g_lo = pow(10.0, -6.75 / 20.0), g_hi = 1.0 - pow(10.0, -2.25 / 20.0);
+	const double g = 1.0 / (1.0 - g_hi + g_lo);
+	check(fabs(dc_d - g * (1.0 - g_hi)) < 1e-6 && fabs(dc_c - g * g_lo) < 1e-6 && fabs(dc_d + dc_c - 1.0) < 1e-6 &&
+			fabs(db(dc_c / dc_d) + 4.5) < 1e-4,
+			"%u taps: 0 Hz gains %.7f (%.7f) and %.7f (%.7f), %.3f dB apart; mono %+.5f dB",
+			n, dc_d, g * (1.0 - g_hi), dc_c, g * g_lo, db(dc_c / dc_d), db(dc_d + dc_c));
+	check(fabs(dd[n - 1]) < 1e-7 && fabs(cc[n - 1]) < 1e-7 && n < 400, "… both below 1e-7 at the end");
+
+	/* levels against §1.1's table at 1 kHz and 10 kHz */
+	double *x = test_alloc(n, sizeof(double)), *y = test_alloc(n, sizeof(double));
+	for (uint32_t i = 0; i < n; i++) {
+		x[i] = dd[i];
+		y[i] = cc[i];
+	}
+	static const struct { double f, direct, cross; } lv[] = {
+		{ 100, -4.03, -8.65 }, { 1000, -2.86, -13.38 }, { 5000, -2.00, -25.57 }, { 10000, -1.95, -31.05 },
+	};
+	double worst_db = 0.0;
+	for (size_t k = 0; k < sizeof(lv) / sizeof(lv[0]); k++) {
+		worst_db = fmax(worst_db, fabs(db(test_dft_mag(x, n, 48000, lv[k].f)) - lv[k].direct));
+		worst_db = fmax(worst_db, fabs(db(test_dft_mag(y, n, 48000, lv[k].f)) - lv[k].cross));
+	}
+	check(worst_db < 0.01, "direct and cross levels at 100 Hz … 10 kHz as dsp-reference §1.1 (worst %.4f dB off)", worst_db);
+	free(x);
+	free(y);
+	free(dd);
+	free(cc);
+}
+
+static void test_presets(void)
+{
+	static const struct {
+		enum iem_crossfeed_preset preset;
+		uint32_t rate;
+		double a0_lo, b1_lo, a0_hi, a1_hi, gain;
+	} ref[] = {
+		{ IEM_CROSSFEED_DEFAULT, 44100, 0.043637767880431, 0.905078951270879, 0.969844561978662, -0.867860136319466, 0.812005663461717 },
+		{ IEM_CROSSFEED_DEFAULT, 48000, 0.040252368159274, 0.912442886401108, 0.972138350389374, -0.877911420856899, 0.812005663461717 },
+		{ IEM_CROSSFEED_CMOY, 44100, 0.037788750135521, 0.905078951270879, 0.973325057308507, -0.870303331836856, 0.838619849405637 },
+		{ IEM_CROSSFEED_CMOY, 48000, 0.034857114756686, 0.912442886401108, 0.975356788458414, -0.880181844559216, 0.838619849405637 },
+		{ IEM_CROSSFEED_JMEIER, 44100, 0.025169038912885, 0.911549566543479, 0.981987116969286, -0.880307961674743, 0.881786226596937 },
+		{ IEM_CROSSFEED_JMEIER, 48000, 0.023209923997577, 0.918434396911850, 0.983366487751099, -0.889473607185239, 0.881786226596937 },
+	};
+	double worst = 0.0;
+	bool ok = true;
+	for (size_t i = 0; i < sizeof(ref) / sizeof(ref[0]); i++) {
+		struct iem_crossfeed cf;
+		double fcut, feed;
+		ok &= iem_crossfeed_preset_levels(ref[i].preset, &fcut, &feed) == 0;
+		ok &= iem_crossfeed_design(&cf, fcut, feed, ref[i].rate) == 0;
+		worst = fmax(worst, fabs(cf.a0_lo - ref[i].a0_lo));
+		worst = fmax(worst, fabs(cf.b1_lo - ref[i].b1_lo));
+		worst = fmax(worst, fabs(cf.a0_hi - ref[i].a0_hi));
+		worst = fmax(worst, fabs(cf.a1_hi - ref[i].a1_hi));
+		worst = fmax(worst, fabs(cf.b1_hi + ref[i].a1_hi));
+		worst = fmax(worst, fabs(cf.gain - ref[i].gain));
+	}
+	check(ok && worst < 1e-14, "coefficients of default, cmoy and jmeier at 44.1 and 48 kHz as libbs2b's (worst %.2g)", worst);
+	double f, g;
+	check(iem_crossfeed_preset_levels(IEM_CROSSFEED_CUSTOM, &f, &g) == -EINVAL, "custom has no levels of its own");
+	struct iem_crossfeed cf;
+	check(iem_crossfeed_design(&cf, 200, 4.5, 48000) == -EINVAL && iem_crossfeed_design(&cf, 700, 16, 48000) == -EINVAL,
+			"fcut and feed outside bs2b's ranges are refused");
+}
+
+/* stage.mode = crossfeed through the chain: its impulse response is the
+ * crossfeed's, unscaled. */
+static void test_chain(void)
+{
+	const uint32_t n = 512;
+	struct iem_params p;
+	struct iem_stage_info si;
+	struct iem_crossfeed cf;
+	char err[256] = "";
+	static const uint32_t sizes[] = { 1, 17, 128, 0 };
+
+	iem_params_init(&p);
+	int r = iem_params_set(&p, "stage.mode", "crossfeed", err, sizeof(err));
+	r |= iem_params_set(&p, "crossfeed.preset", "custom", err, sizeof(err));
+	r |= iem_params_set(&p, "crossfeed.fcut", "500", err, sizeof(err));
+	r |= iem_params_set(&p, "crossfeed.feed", "7.2", err, sizeof(err));
+	struct iem_chain *c = iem_chain_new(44100);
+	iem_chain_apply(c, &p, NULL);
+	r |= iem_chain_load_stage(c, &p, &si, err, sizeof(err));
+	iem_chain_reset(c);
+	check(r == 0 && fabs(si.gain_db) < 1e-9, "stage.mode = crossfeed, custom 500 Hz / 7.2 dB: loaded unscaled (%+.2f dB) %s",
+			si.gain_db, err);
+
+	float *in[2] = { test_alloc(n, sizeof(float)), test_alloc(n, sizeof(float)) };
+	float *out[2] = { test_alloc(n, sizeof(float)), test_alloc(n, sizeof(float)) };
+	float *d = test_alloc(n, sizeof(float)), *x = test_alloc(n, sizeof(float));
+	in[0][0] = 0.5f;
+	test_run(c, in[0], in[1], out[0], out[1], n, sizes);
+	iem_crossfeed_design(&cf, 500, 7.2, 44100);
+	iem_crossfeed_ir(&cf, d, x, n);
+	double worst = 0.0;
+	for (uint32_t i = 0; i < n; i++) {
+		worst = fmax(worst, fabs(out[0][i] - 0.5 * d[i]));
+		worst = fmax(worst, fabs(out[1][i] - 0.5 * x[i]));
+	}
+	check(worst < 1e-6, "the chain's impulse response is the crossfeed's (worst %.2g)", worst);
+
+	/* a preset change is exchanged inside the running convolver */
+	iem_params_set(&p, "crossfeed.preset", "jmeier", NULL, 0);
+	r = iem_chain_load_stage(c, &p, &si, err, sizeof(err));
+	check(r == 0 && si.exchanged, "custom -> jmeier: exchanged in place");
+	for (int k = 0; k < 2; k++) {
+		free(in[k]);
+		free(out[k]);
+	}
+	free(d);
+	free(x);
+	iem_chain_free(c);
+}
+
+int main(void)
+{
+	test_reference_ir();
+	test_presets();
+	test_chain();
+	return iem_test_done();
+}
