@@ -81,7 +81,7 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"iemstage\": 1, \"kind\": \"headphone\"}",
 	  "t.json:1:25: /kind: unknown kind \"headphone\": \"device\", \"listening\" or \"defaults\"" },
 	{ "{\n\t\"iemstage\": 1,\n\t\"kind\": \"device\",\n\t\"listenning\": \"studio\"\n}",
-	  "t.json:4:2: /listenning: unknown member \"listenning\" in a device profile (known: name, description, match, priority, listening, eq, trim, params, \"output\", \"stage\")" },
+	  "t.json:4:2: /listenning: unknown member \"listenning\" in a device profile (known: name, description, match, priority, listening, eq, trim, params, \"output\", \"stage\", \"room\", \"hrtf\", \"crossfeed\")" },
 	{ "{\"iemstage\": 1, \"kind\": \"device\", \"trim\": {\"gain\": \"loud\"}}",
 	  "t.json:1:52: /trim/gain: expected a number (dB), got a string" },
 	{ "{\"iemstage\": 1, \"kind\": \"device\",\n \"eq\": {\"bands\": [\n  {\"type\": \"peaking\", \"freq\": 1000, \"gain\": 45}]}}",
@@ -107,20 +107,20 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"iemstage\": 1, \"kind\": \"listening\", \"stage\": {\"brir\": \"/nonexistent/room.wav\"}}",
 	  "t.json:1:56: /stage/brir: cannot read '/nonexistent/room.wav': No such file or directory" },
 	{ "{\"iemstage\": 1, \"kind\": \"listening\", \"stage\": {\"angel\": 30}}",
-	  "t.json:1:48: /stage/angel: unknown member \"angel\" in \"stage\" (known: mode, brir)" },
+	  "t.json:1:48: /stage/angel: unknown member \"angel\" in \"stage\" (known: mode, brir, hrtf, angle, distance, elevation)" },
 	{ "{\"iemstage\": 1, \"kind\": \"listening\", \"eq\": {}}",
-	  "t.json:1:38: /eq: unknown member \"eq\" in a listening preset (known: name, description, params, \"output\", \"stage\")" },
+	  "t.json:1:38: /eq: unknown member \"eq\" in a listening preset (known: name, description, params, \"output\", \"stage\", \"room\", \"hrtf\", \"crossfeed\")" },
 	{ "{\"iemstage\": 1, \"kind\": \"device\", \"process\": true}",
-	  "t.json:1:35: /process: unknown member \"process\" in a device profile (known: name, description, match, priority, listening, eq, trim, params, \"output\", \"stage\")" },
+	  "t.json:1:35: /process: unknown member \"process\" in a device profile (known: name, description, match, priority, listening, eq, trim, params, \"output\", \"stage\", \"room\", \"hrtf\", \"crossfeed\")" },
 	{ "{\"iemstage\": 1, \"kind\": \"listening\", \"params\": {\"stage.mode\": \"room-ish\"}}",
-	  "t.json:1:63: /params/stage.mode: stage.mode: 'room-ish' is not one of off, brir" },
+	  "t.json:1:63: /params/stage.mode: stage.mode: 'room-ish' is not one of off, brir, room, crossfeed" },
 	{ "{\"iemstage\": 1, \"kind\": \"listening\", \"params\": {\"bypass\": 1}}",
 	  "t.json:1:59: /params/bypass: expected true or false, got a number" },
 	{ "{\"iemstage\": 1, \"kind\": \"device\", \"eq\": {\"bands\": [], \"import\": \"x.txt\"}}",
 	  "t.json:1:55: /eq/import: give either \"bands\" or \"import\", not both" },
 	/* columns count characters: Ü and é are two bytes each, a tab one */
 	{ "{\r\n\t\"iemstage\": 1, \"kind\": \"device\", \"name\": \"Ünïcödé\", \"x\": 1}",
-	  "t.json:2:54: /x: unknown member \"x\" in a device profile (known: name, description, match, priority, listening, eq, trim, params, \"output\", \"stage\")" },
+	  "t.json:2:54: /x: unknown member \"x\" in a device profile (known: name, description, match, priority, listening, eq, trim, params, \"output\", \"stage\", \"room\", \"hrtf\", \"crossfeed\")" },
 	/* a byte-order mark is skipped and not counted */
 	{ "\xef\xbb\xbf{\"iemstage\": 1, \"kind\": 7}", "t.json:1:25: /kind: expected a string, got a number" },
 };
@@ -692,7 +692,7 @@ static void test_shipped(const char *profiles, const char *examples)
 
 	r = iem_profile_store_reload(s, on_shipped_error, &errors);
 	n = iem_profile_store_count(s);
-	check(r >= 5 && errors == 0, "every shipped profile and example loads (%d files)", r);
+	check(r >= 9 && errors == 0, "every shipped profile and example loads (%d files)", r);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct iem_profile *p = iem_profile_store_get_index(s, i);
 		struct iem_profile_error e;
@@ -706,6 +706,29 @@ static void test_shipped(const char *profiles, const char *examples)
 		}
 	}
 	check(resolved == n, "and each resolves to parameters (%u of %u)", resolved, n);
+
+	/* Every listening preset's stage builds at 48 kHz. */
+	for (uint32_t i = 0; i < n; i++) {
+		const struct iem_profile *p = iem_profile_store_get_index(s, i);
+		struct iem_profile_error e;
+		struct iem_params params;
+		struct iem_stage_info info;
+		struct iem_chain *chain;
+		char err[512] = "";
+		int res;
+
+		if (p->kind != IEM_PROFILE_LISTENING)
+			continue;
+		if (iem_profile_store_resolve(s, p, &params, &e) < 0 ||
+		    (chain = iem_chain_new(48000)) == NULL)
+			continue;
+		res = params.stage_mode == IEM_STAGE_OFF ? 0 :
+			iem_chain_load_stage(chain, &params, &info, err, sizeof(err));
+		check(res == 0, "preset %s: its stage builds%s%s", p->id, err[0] ? ": " : "", err);
+		if (res == 0 && params.stage_mode != IEM_STAGE_OFF)
+			diag("  %s: %u taps, gain %+.1f dB", p->id, info.length, info.gain_db);
+		iem_chain_free(chain);
+	}
 	check(iem_profile_store_get(s, "defaults") != NULL &&
 			iem_profile_store_get(s, "defaults")->kind == IEM_PROFILE_DEFAULTS &&
 			!iem_profile_store_get(s, "defaults")->process,
