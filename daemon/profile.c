@@ -421,7 +421,8 @@ static int check_band(struct ctx *c, const char *ptr, uint32_t index, json_objec
 
 static int read_small_file(const char *path, size_t max, char **out, size_t *len);
 
-/* eq.import: a ParametricEQ.txt, read now and turned into settings. */
+/* eq.import: a ParametricEQ.txt or a GraphicEQ.txt, read now and turned
+ * into settings. */
 static int check_import(struct ctx *c, const char *ptr, json_object *v)
 {
 	char path[IEM_PATH_MAX], name[64], text[64], msg[256];
@@ -439,17 +440,22 @@ static int check_import(struct ctx *c, const char *ptr, json_object *v)
 	r = read_small_file(path, IEM_PROFILE_FILE_MAX, &data, &len);
 	if (r < 0)
 		return fail(c, ptr, false, "cannot read '%s': %s", path, strerror(-r));
-	if (len >= 10 && strncmp(data, "GraphicEQ:", 10) == 0) {
-		free(data);
-		return fail(c, ptr, false,
-				"'%s' is a GraphicEQ file: fit it to parametric bands with iemstage-fit --graphic",
-				path);
-	}
 	iem_params_init(&eq);
-	r = iem_apo_parse(data, len, &eq, &perr);
+	if (strstr(data, "GraphicEQ:") != NULL) {
+		/* AutoEq's GraphicEQ.txt: its curve fitted to parametric bands
+		 * (the default 10: low shelf, 8 peaking, high shelf) */
+		struct iem_fit_config cfg;
+		struct iem_fit_result result;
+		iem_fit_config_init(&cfg);
+		r = iem_graphic_eq_fit(data, len, &cfg, &eq, &result, &perr);
+	} else {
+		r = iem_apo_parse(data, len, &eq, &perr);
+	}
 	free(data);
-	if (r < 0)
+	if (r < 0 && perr.line > 0)
 		return fail(c, ptr, false, "%s:%u:%u: %s", path, perr.line, perr.column, perr.message);
+	if (r < 0)
+		return fail(c, ptr, false, "%s: %s", path, perr.message);
 
 	if (eq.preamp_auto)
 		snprintf(text, sizeof(text), "auto");

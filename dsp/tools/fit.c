@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "iem-dsp.h"
+#include "iem-profile.h"
 
 #define NAME		"iemstage-fit"
 #define DEFAULT_TARGET	"harman-ie-2019"
@@ -100,7 +101,9 @@ static void print_help(void)
 	       "  --bands N         bands in all, 1 ... %d (default 10); from 3 on, the first\n"
 	       "                    is the low shelf and the last the high shelf\n"
 	       "  --rate R          sample rate the bands are designed at (default 48000)\n"
-	       "  -o, --output OUT  write the ParametricEQ.txt there (default: stdout)\n"
+	       "  -o, --output OUT  write the ParametricEQ.txt there (default: stdout); a\n"
+	       "                    name ending in .json gets a device profile instead\n"
+	       "                    (add match rules and a listening preset to it)\n"
 	       "  --svg FILE        plot measurement, target, EQ and result as SVG\n"
 	       "  --list-targets    list the built-in targets\n"
 	       "  -h, --help        show this help and exit\n"
@@ -410,6 +413,65 @@ static double parse_number(const char *opt, const char *s, double min, double ma
 	return v;
 }
 
+static bool is_json(const char *path)
+{
+	size_t n = strlen(path);
+	return n > 5 && strcmp(path + n - 5, ".json") == 0;
+}
+
+/* -o OUT.json: a device profile holding the fitted EQ, written atomically,
+ * and read back through the profile loader before it counts as done. */
+static int write_profile(const struct options *o, const struct iem_params *p)
+{
+	const char *src = o->graphic ? o->graphic : o->measurement;
+	const char *base = strrchr(src, '/');
+	struct iem_profile_error e;
+	struct iem_profile *back = NULL;
+	struct iem_params check;
+	char name[256], msg[2048], *text;
+	int res;
+
+	base = base ? base + 1 : src;
+	if (o->graphic)
+		snprintf(name, sizeof(name), "Fitted from %.200s", base);
+	else
+		snprintf(name, sizeof(name), "%.160s fitted to %.60s", base, o->target);
+	text = iem_profile_format_device(p, name, NULL);
+	if (text == NULL) {
+		say_error("%s: %s", o->out, strerror(errno));
+		return -1;
+	}
+	res = iem_profile_parse(text, strlen(text), o->out, NULL, &back, &e);
+	if (res < 0) {
+		iem_profile_error_format(&e, msg, sizeof(msg));
+		say_error("%s", msg);
+		free(text);
+		return -1;
+	}
+	iem_params_init(&check);
+	iem_profile_apply(back, &check, &e);
+	iem_profile_free(back);
+	bool same = check.preamp == p->preamp && check.preamp_auto == p->preamp_auto;
+	for (int i = 0; i < IEM_MAX_BANDS && same; i++) {
+		const struct iem_band *x = &check.band[i], *y = &p->band[i];
+		same = x->type == y->type && (x->type == IEM_FILTER_OFF ||
+				(x->freq == y->freq && x->q == y->q && x->gain == y->gain &&
+				 x->channels == y->channels));
+	}
+	if (!same) {
+		say_error("internal error: the profile does not read back as fitted");
+		free(text);
+		return -1;
+	}
+	res = iem_file_write_atomic(o->out, text, strlen(text), 0644);
+	free(text);
+	if (res < 0) {
+		say_error("%s: %s", o->out, strerror(-res));
+		return -1;
+	}
+	return 0;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TARGET = 256, OPT_GRAPHIC, OPT_BANDS, OPT_RATE, OPT_SVG, OPT_LIST };
@@ -545,7 +607,10 @@ int main(int argc, char **argv)
 		goto done;
 	}
 
-	if (o.out != NULL) {
+	if (o.out != NULL && is_json(o.out)) {
+		if (write_profile(&o, &p) < 0)
+			goto done;
+	} else if (o.out != NULL) {
 		if (file_open(&of, o.out) < 0)
 			goto done;
 		fputs(apo, of.f);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,68 @@ static void test_import(void)
 	}
 	check(same_sound(&params, &want) && params.band[1].type == IEM_FILTER_PEAKING, "the import gives the same parameters as the APO parser");
 	p = iem_profile_free(p);
+
+	/* a GraphicEQ.txt: fitted to parametric bands on import */
+	{
+		struct iem_params known, got;
+		char text[8192];
+		size_t n = 0;
+		double worst = 0.0;
+
+		iem_params_init(&known);
+		iem_params_set(&known, "eq.1.type", "lowshelf", NULL, 0);
+		iem_params_set(&known, "eq.1.freq", "105", NULL, 0);
+		iem_params_set(&known, "eq.1.gain", "4", NULL, 0);
+		iem_params_set(&known, "eq.2.type", "peaking", NULL, 0);
+		iem_params_set(&known, "eq.2.freq", "3000", NULL, 0);
+		iem_params_set(&known, "eq.2.q", "2", NULL, 0);
+		iem_params_set(&known, "eq.2.gain", "-5", NULL, 0);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "GraphicEQ: ");
+		for (int i = 0; i <= 120; i++) {
+			double f = 20.0 * pow(1000.0, i / 120.0);
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%.1f %.2f", i ? "; " : "",
+					f, iem_params_response_db(&known, 48000, 0, f));
+		}
+		snprintf(text + n, sizeof(text) - n, "\n");
+		write_file(path_in(dir, "graphic.txt"), text);
+		write_file(path_in(dir, "iem3.json"),
+				"{ \"iemstage\": 1, \"kind\": \"device\", \"eq\": { \"import\": \"graphic.txt\" } }\n");
+		r = iem_profile_load(path_in(dir, "iem3.json"), &p, &e);
+		iem_profile_error_format(&e, msg, sizeof(msg));
+		if (!check(r == 0, "eq.import reads a GraphicEQ.txt"))
+			diag("%s", msg);
+		iem_params_init(&got);
+		if (p != NULL)
+			iem_profile_apply(p, &got, &e);
+		/* the level is the preamp's business: compared with the mean
+		 * difference removed */
+		double mean = 0.0, rms = 0.0;
+		int m = 0;
+		for (int pass = 0; pass < 2 && p != NULL; pass++) {
+			for (int i = 0; i <= 120; i++) {
+				double f = 20.0 * pow(1000.0, i / 120.0);
+				double d = iem_params_response_db(&got, 48000, 0, f) -
+					iem_params_response_db(&known, 48000, 0, f);
+				if (f > 10000.0)
+					continue;
+				if (pass == 0) {
+					mean += d;
+					m++;
+				} else {
+					rms += (d - mean) * (d - mean);
+					if (fabs(d - mean) > worst)
+						worst = fabs(d - mean);
+				}
+			}
+			if (pass == 0 && m > 0)
+				mean /= m;
+		}
+		rms = m > 0 ? sqrt(rms / m) : INFINITY;
+		check(p != NULL && worst < 0.5,
+				"and fits it with parametric bands: %.3f dB rms, at most %.3f dB off the curve "
+				"(20 Hz - 10 kHz, level aside: %+.2f dB)", rms, worst, mean);
+		p = iem_profile_free(p);
+	}
 
 	write_file(path_in(dir, "bad-eq.txt"), "Preamp: -6.2 dB\nFilter 1: ON PK Fc 100 Hz Gain 99 dB Q 1\n");
 	write_file(path_in(dir, "iem2.json"),

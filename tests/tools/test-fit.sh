@@ -10,7 +10,8 @@
 
 set -uo pipefail
 
-tool=${1:?usage: $0 path/to/iemstage-fit}
+tool=${1:?usage: $0 path/to/iemstage-fit [path/to/iemstage-render]}
+render=${2:-}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 
@@ -168,5 +169,24 @@ expect_rc "a measurement and --graphic: exit 2" 2 "give one of them" \
 expect_rc "an unknown option: exit 2" 2 "^iemstage-fit: unknown option '--frob'\$" --frob
 expect_rc "-o in a missing directory: exit 1, nothing left" 1 "cannot create" \
 	"$tmp/meas.csv" -o "$tmp/no/such/dir/out.txt"
+
+# ---- a device profile ------------------------------------------------------
+if [ -z "$render" ]; then
+	skip "-o OUT.json: a device profile that renders as OUT.txt does" "no iemstage-render given"
+else
+	"$tool" "$tmp/meas.csv" --target "$tmp/flat.csv" -o "$tmp/fitted.txt" 2>/dev/null
+	run "$tmp/meas.csv" --target "$tmp/flat.csv" -o "$tmp/fitted.json"
+	"$render" --demo-piece "$tmp/piece.wav" --seconds 1 >/dev/null 2>&1
+	"$render" "$tmp/piece.wav" "$tmp/a.wav" --eq "$tmp/fitted.txt" --quiet 2>"$tmp/ra"
+	"$render" "$tmp/piece.wav" "$tmp/b.wav" --profile "$tmp/fitted.json" --quiet 2>"$tmp/rb"
+	diff=$("$render" --compare "$tmp/a.wav" "$tmp/b.wav" 2>&1)
+	if [ "$rc" -eq 0 ] && grep -q '"kind": "device"' "$tmp/fitted.json" &&
+	   grep -q 'max_diff_dbfs=-inf' <<<"$diff"; then
+		ok "-o OUT.json: a device profile that renders exactly as OUT.txt does"
+	else
+		not_ok_run "-o OUT.json: a device profile that renders exactly as OUT.txt does" \
+			"exit $rc; $diff" "$(cat "$tmp/ra" "$tmp/rb" "$tmp/fitted.json" 2>&1 | head -20)"
+	fi
+fi
 
 tap_done
