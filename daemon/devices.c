@@ -282,6 +282,8 @@ static const struct pw_impl_module_events module_events = {
 	.destroy = module_destroyed,
 };
 
+static void forget_sink(const char *name);
+
 void device_unapply(struct device *dev)
 {
 	struct daemon *d = dev->daemon;
@@ -291,6 +293,9 @@ void device_unapply(struct device *dev)
 		spa_hook_remove(&dev->module_listener);
 		dev->module = NULL;
 		pw_impl_module_destroy(m);
+		/* a new instance may come before the registry says this one's
+		 * sink is gone: do not talk to the old one */
+		forget_sink(dev->sink_name);
 	}
 	if (d->our_default[0] != '\0' && strcmp(d->our_default, dev->sink_name) == 0)
 		set_default_sink(d, NULL);
@@ -442,6 +447,14 @@ static struct pw_proxy *find_sink_proxy(struct device *dev)
 		if (strcmp(s->name, dev->sink_name) == 0)
 			return s->proxy;
 	return NULL;
+}
+
+static void forget_sink(const char *name)
+{
+	struct our_sink *s, *t;
+	spa_list_for_each_safe(s, t, &our_sinks, link)
+		if (strcmp(s->name, name) == 0)
+			pw_proxy_destroy(s->proxy);
 }
 
 static void our_sink_removed(void *data)

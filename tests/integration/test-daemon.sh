@@ -341,6 +341,29 @@ else
 	not_ok "the fixed file applies live (eq.1.gain -9)" "$got"
 fi
 
+# ---- the README's busctl examples ---------------------------------------------------
+
+examples=$(sed -n '/^<!-- busctl-examples -->$/,/^<!-- \/busctl-examples -->$/p' "$top/README.md" |
+	grep '^busctl ')
+n_examples=0
+failed_examples=()
+while IFS= read -r line; do
+	n_examples=$((n_examples + 1))
+	if ! out=$(DEV=usb-iem-1 PROFILE=usb-iem timeout 10 bash -c "$line" 2>&1); then
+		failed_examples+=("$line" "  -> $out")
+	fi
+done <<<"$examples"
+if [ "$n_examples" -ge 10 ] && [ "${#failed_examples[@]}" -eq 0 ]; then
+	ok "the README's $n_examples busctl examples run (DEV=usb-iem-1, PROFILE=usb-iem)"
+else
+	not_ok "the README's busctl examples run" "$n_examples examples" "${failed_examples[@]}"
+fi
+if wait_node iemstage.usb-iem-1 && [ "$(prop Enabled)" = "b true" ]; then
+	ok "after Enabled false and true, the IEM has its virtual sink again"
+else
+	not_ok "after Enabled false and true, the IEM has its virtual sink again" "$(devices)"
+fi
+
 # ---- unknown device; Bluetooth; two IEMs ------------------------------------------------
 
 plug card-1 "Built-in Audio" "device.bus = pci"
