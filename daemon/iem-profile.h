@@ -133,9 +133,13 @@ void iem_profile_error_format(const struct iem_profile_error *e, char *buf, size
 
 /* A device profile holding params (the EQ, and every other parameter that
  * is not at its default), as JSON text; free() it. name and listening may
- * be NULL. NULL and errno on failure. */
+ * be NULL; match, when not NULL, is one rule: NULL-terminated property,
+ * glob pairs. NULL and errno on failure. */
 char *iem_profile_format_device(const struct iem_params *params, const char *name,
-		const char *listening);
+		const char *listening, const char *const *match);
+
+/* value with fnmatch(3)'s special characters escaped, into buf. */
+void iem_profile_glob_escape(const char *value, char *buf, size_t size);
 
 /* Writes data to path atomically: a temporary file in the same directory,
  * fsync, rename, fsync of the directory. On failure the old file (if any)

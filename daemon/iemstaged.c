@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include <pipewire/impl.h>
 
@@ -243,6 +246,290 @@ static int append_param(sd_bus_message *reply, const struct iem_params *p,
 	return sd_bus_message_close_container(reply);
 }
 
+/* ---- rate limit ------------------------------------------------------------ */
+
+/* Mutating calls: a token bucket per sender (RATE_PER_SEC, burst
+ * RATE_BURST), so a runaway script cannot keep the daemon rebuilding
+ * stages. The table forgets the least recently seen sender. */
+#define RATE_PER_SEC	20.0
+#define RATE_BURST	40.0
+#define RATE_SENDERS	64
+
+struct rate {
+	char sender[64];
+	double tokens;
+	uint64_t last;
+};
+
+static struct rate rates[RATE_SENDERS];
+
+static int rate_check(sd_bus_message *m, sd_bus_error *error)
+{
+	const char *sender = sd_bus_message_get_sender(m);
+	uint64_t now = now_usec();
+	struct rate *r = NULL, *oldest = &rates[0];
+
+	if (sender == NULL)
+		return 0;
+	for (int i = 0; i < RATE_SENDERS; i++) {
+		if (strcmp(rates[i].sender, sender) == 0) {
+			r = &rates[i];
+			break;
+		}
+		if (rates[i].last < oldest->last)
+			oldest = &rates[i];
+	}
+	if (r == NULL) {
+		r = oldest;
+		snprintf(r->sender, sizeof(r->sender), "%s", sender);
+		r->tokens = RATE_BURST;
+		r->last = now;
+	}
+	r->tokens += (double)(now - r->last) * RATE_PER_SEC / 1e6;
+	if (r->tokens > RATE_BURST)
+		r->tokens = RATE_BURST;
+	r->last = now;
+	if (r->tokens < 1.0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.RateLimited",
+				"more than %g changes a second from %s: slow down", RATE_PER_SEC, sender);
+	r->tokens -= 1.0;
+	return 0;
+}
+
+/* ---- writing profiles ------------------------------------------------------- */
+
+/* Profiles the daemon writes go to the first directory of the search path
+ * (the user's), made when missing. */
+static int profile_dir(char *out, size_t size, sd_bus_error *error)
+{
+	char **dirs = iem_profile_default_dirs();
+	int r = 0;
+
+	if (dirs == NULL || dirs[0] == NULL) {
+		iem_profile_dirs_free(dirs);
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "no profile directory");
+	}
+	snprintf(out, size, "%s", dirs[0]);
+	iem_profile_dirs_free(dirs);
+	/* mkdir -p */
+	for (char *p = out + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(out, 0755) < 0 && errno != EEXIST)
+				r = -errno;
+			*p = c;
+			if (c == '\0' || r < 0)
+				break;
+		}
+	}
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "cannot make %s: %s",
+				out, strerror(-r));
+	return 0;
+}
+
+/* Checks text through the loader, writes it atomically as <dir>/<id>.json
+ * and re-reads the profiles; path gets the file's name. */
+static int write_profile(struct daemon *d, const char *id, const char *text, char *path,
+		size_t size, sd_bus_error *error)
+{
+	struct iem_profile_error e;
+	struct iem_profile *p = NULL;
+	char dir[IEM_PATH_MAX], msg[1024];
+	int r;
+
+	if ((r = profile_dir(dir, sizeof(dir), error)) < 0)
+		return r;
+	r = snprintf(path, size, "%s/%s.json", dir, id);
+	if (r < 0 || (size_t)r >= size)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "file name too long");
+	if (iem_profile_parse(text, strlen(text), path, id, &p, &e) < 0) {
+		iem_profile_error_format(&e, msg, sizeof(msg));
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "internal error: %s", msg);
+	}
+	iem_profile_free(p);
+	if ((r = iem_file_write_atomic(path, text, strlen(text), 0644)) < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "%s: %s", path, strerror(-r));
+	log_msg("wrote %s", path);
+	reload_profiles(d);
+	return 0;
+}
+
+static int check_id(sd_bus_error *error, const char *field, const char *id)
+{
+	if (!iem_profile_id_valid(id))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+				"%s: \"%.64s\" is not a profile id ([A-Za-z0-9._-], 1 … 64)", field, id);
+	return 0;
+}
+
+static int check_file(sd_bus_error *error, const char *field, const char *path)
+{
+	int r = check_string(error, field, path);
+	if (r < 0)
+		return r;
+	if (path[0] != '/')
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+				"%s: \"%s\" is not an absolute file name", field, path);
+	return 0;
+}
+
+static int method_save_profile(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct device *dev;
+	const char *device, *id, *v, *match[12];
+	char path[IEM_PATH_MAX + 80], esc[4][512], *text;
+	const char *desc;
+	size_t n = 0;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &device, &id);
+	if (r < 0)
+		return r;
+	if ((r = get_device(d, device, &dev, error)) < 0 || (r = check_id(error, "id", id)) < 0)
+		return r;
+	if ((r = rate_check(m, error)) < 0)
+		return r;
+	/* a match rule for this very device, literal values */
+	if ((v = device_prop(dev, "api.bluez5.address")) != NULL) {
+		iem_profile_glob_escape(v, esc[0], sizeof(esc[0]));
+		match[n++] = "api.bluez5.address";
+		match[n++] = esc[0];
+	} else if ((v = device_prop(dev, "device.bus")) != NULL && strcmp(v, "usb") == 0 &&
+			device_prop(dev, "device.vendor.id") != NULL &&
+			device_prop(dev, "device.product.id") != NULL) {
+		static const char *const keys[] = { "device.vendor.id", "device.product.id", "device.serial" };
+		match[n++] = "device.bus";
+		match[n++] = "usb";
+		for (size_t i = 0; i < 3; i++) {
+			if ((v = device_prop(dev, keys[i])) == NULL)
+				continue;
+			iem_profile_glob_escape(v, esc[i], sizeof(esc[i]));
+			match[n++] = keys[i];
+			match[n++] = esc[i];
+		}
+	} else {
+		iem_profile_glob_escape(pw_properties_get(dev->props, PW_KEY_NODE_NAME), esc[0],
+				sizeof(esc[0]));
+		match[n++] = "node.name";
+		match[n++] = esc[0];
+	}
+	match[n] = NULL;
+	desc = pw_properties_get(dev->props, PW_KEY_NODE_DESCRIPTION);
+	text = iem_profile_format_device(&dev->params, desc ? desc : dev->id, NULL, match);
+	if (text == NULL)
+		return -ENOMEM;
+	r = write_profile(d, id, text, path, sizeof(path), error);
+	free(text);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "s", path);
+}
+
+static int method_import_eq(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct iem_profile_error e;
+	struct iem_profile *p = NULL;
+	struct iem_params params;
+	json_object *root = NULL, *eq = NULL;
+	const char *file, *id, *base;
+	char path[IEM_PATH_MAX + 80], name[300], *text = NULL;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &file, &id);
+	if (r < 0)
+		return r;
+	if ((r = check_file(error, "path", file)) < 0 || (r = check_id(error, "id", id)) < 0)
+		return r;
+	if ((r = rate_check(m, error)) < 0)
+		return r;
+	/* through the profile loader: its import does the reading, checking
+	 * and (for a GraphicEQ) fitting, and its errors name the file */
+	base = strrchr(file, '/') + 1;
+	snprintf(name, sizeof(name), "Imported from %.250s", base);
+	root = json_object_new_object();
+	eq = json_object_new_object();
+	if (root == NULL || eq == NULL) {
+		json_object_put(eq);
+		json_object_put(root);
+		return -ENOMEM;
+	}
+	json_object_object_add(root, "iemstage", json_object_new_int(1));
+	json_object_object_add(root, "kind", json_object_new_string("device"));
+	json_object_object_add(root, "eq", eq);
+	json_object_object_add(eq, "import", json_object_new_string(file));
+	r = iem_profile_parse(json_object_to_json_string(root),
+			strlen(json_object_to_json_string(root)), NULL, id, &p, &e);
+	json_object_put(root);
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidFile", "%s", e.message);
+	iem_params_init(&params);
+	r = iem_profile_apply(p, &params, &e);
+	iem_profile_free(p);
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidFile", "%s", e.message);
+	text = iem_profile_format_device(&params, name, NULL, NULL);
+	if (text == NULL)
+		return -ENOMEM;
+	r = write_profile(d, id, text, path, sizeof(path), error);
+	free(text);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "s", path);
+}
+
+static int method_fit_eq(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct iem_curve *meas = NULL, *target = NULL;
+	struct iem_fit_config cfg;
+	struct iem_fit_result result;
+	struct iem_params params;
+	const char *file, *target_name, *id, *base;
+	char path[IEM_PATH_MAX + 80], name[400], err[1024], *text = NULL;
+	int r;
+
+	r = sd_bus_message_read(m, "sss", &file, &target_name, &id);
+	if (r < 0)
+		return r;
+	if ((r = check_file(error, "measurement", file)) < 0 ||
+	    (r = check_string(error, "target", target_name)) < 0 ||
+	    (r = check_id(error, "id", id)) < 0)
+		return r;
+	if ((r = rate_check(m, error)) < 0)
+		return r;
+	if (target_name[0] == '\0')
+		target_name = "harman-ie-2019";
+	if (iem_curve_load_csv(file, "raw", &meas, err, sizeof(err)) < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidFile", "%s", err);
+	if (iem_target_load(target_name, &target, err, sizeof(err)) < 0) {
+		iem_curve_free(meas);
+		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidFile", "%s", err);
+	}
+	iem_fit_config_init(&cfg);
+	iem_params_init(&params);
+	r = iem_fit(meas, target, &cfg, &params, &result);
+	iem_curve_free(meas);
+	iem_curve_free(target);
+	if (r < 0)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "fitting failed: %s",
+				strerror(-r));
+	base = strrchr(file, '/') + 1;
+	snprintf(name, sizeof(name), "%.200s fitted to %.100s (%.2f dB rms)", base, target_name,
+			result.rms_db);
+	text = iem_profile_format_device(&params, name, NULL, NULL);
+	if (text == NULL)
+		return -ENOMEM;
+	r = write_profile(d, id, text, path, sizeof(path), error);
+	free(text);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "s", path);
+}
+
 /* ---- methods --------------------------------------------------------------- */
 
 static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -302,7 +589,9 @@ static int method_list_profiles(sd_bus_message *m, void *userdata, sd_bus_error 
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	(void)error;
+	int r = rate_check(m, error);
+	if (r < 0)
+		return r;
 	reload_profiles(userdata);
 	return sd_bus_reply_method_return(m, NULL);
 }
@@ -324,6 +613,8 @@ static int method_apply_profile(sd_bus_message *m, void *userdata, sd_bus_error 
 	if (!iem_profile_id_valid(profile))
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 				"profile: \"%.64s\" is not a profile id ([A-Za-z0-9._-], 1 … 64)", profile);
+	if ((r = rate_check(m, error)) < 0)
+		return r;
 	p = iem_profile_store_get(d->store, profile);
 	if (p == NULL)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.NoSuchProfile",
@@ -355,6 +646,8 @@ static int method_set_parameter(sd_bus_message *m, void *userdata, sd_bus_error 
 		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidParameter",
 				"name: unknown parameter \"%s\" (iemstage-render --list-params)", name);
 	if ((r = variant_text(m, &info, text, sizeof(text), error)) < 0)
+		return r;
+	if ((r = rate_check(m, error)) < 0)
 		return r;
 	if (dev->module == NULL)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.NotApplied",
@@ -428,6 +721,8 @@ static int method_set_bypass(sd_bus_message *m, void *userdata, sd_bus_error *er
 	if (dev->module == NULL)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.NotApplied",
 				"%s has no profile applied: ApplyProfile first", dev->id);
+	if ((r = rate_check(m, error)) < 0)
+		return r;
 	next = dev->params;
 	next.bypass = bypass;
 	r = device_set_params(dev, &next, err, sizeof(err));
@@ -513,6 +808,12 @@ static const sd_bus_vtable manager_vtable[] = {
 			SD_BUS_NO_RESULT, method_set_bypass, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
 			SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SaveProfile", SD_BUS_ARGS("s", device, "s", id),
+			SD_BUS_RESULT("s", path), method_save_profile, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ImportEq", SD_BUS_ARGS("s", path, "s", id),
+			SD_BUS_RESULT("s", file), method_import_eq, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("FitEq", SD_BUS_ARGS("s", measurement, "s", target, "s", id),
+			SD_BUS_RESULT("s", file), method_fit_eq, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("s", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("s", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("ProfileApplied", SD_BUS_ARGS("s", device, "s", profile), 0),

@@ -474,8 +474,21 @@ error:
 	return r;
 }
 
+void iem_profile_glob_escape(const char *value, char *buf, size_t size)
+{
+	size_t n = 0;
+	if (size == 0)
+		return;
+	for (; *value && n + 2 < size; value++) {
+		if (strchr("*?[]\\", *value) != NULL)
+			buf[n++] = '\\';
+		buf[n++] = *value;
+	}
+	buf[n] = '\0';
+}
+
 char *iem_profile_format_device(const struct iem_params *params, const char *name,
-		const char *listening)
+		const char *listening, const char *const *match)
 {
 	json_object *root = json_object_new_object();
 	struct iem_params defaults;
@@ -491,8 +504,21 @@ char *iem_profile_format_device(const struct iem_params *params, const char *nam
 		goto nomem;
 	if (name != NULL && add(root, "name", json_object_new_string(name)) < 0)
 		goto nomem;
-	if (add(root, "match", json_object_new_array()) < 0)
-		goto nomem;
+	{
+		json_object *rules = json_object_new_array(), *rule;
+		if (add(root, "match", rules) < 0)
+			goto nomem;
+		if (match != NULL && match[0] != NULL) {
+			if ((rule = json_object_new_object()) == NULL ||
+			    json_object_array_add(rules, rule) < 0) {
+				json_object_put(rule);
+				goto nomem;
+			}
+			for (size_t i = 0; match[i] != NULL && match[i + 1] != NULL; i += 2)
+				if (add(rule, match[i], json_object_new_string(match[i + 1])) < 0)
+					goto nomem;
+		}
+	}
 	if (listening != NULL && add(root, "listening", json_object_new_string(listening)) < 0)
 		goto nomem;
 	if ((r = format_eq(root, params)) < 0)

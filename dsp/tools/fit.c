@@ -436,7 +436,7 @@ static int write_profile(const struct options *o, const struct iem_params *p)
 		snprintf(name, sizeof(name), "Fitted from %.200s", base);
 	else
 		snprintf(name, sizeof(name), "%.160s fitted to %.60s", base, o->target);
-	text = iem_profile_format_device(p, name, NULL);
+	text = iem_profile_format_device(p, name, NULL, NULL);
 	if (text == NULL) {
 		say_error("%s: %s", o->out, strerror(errno));
 		return -1;

@@ -584,7 +584,15 @@ static void test_save(void)
 	iem_params_set(&params, "eq.1.channel", "right", NULL, 0);
 	iem_params_set(&params, "output.gain", "-2", NULL, 0);
 
-	text = iem_profile_format_device(&params, "Saved IEM", "studio");
+	const char *const match[] = { "device.bus", "usb", "device.name", "weird*name?", NULL };
+	char esc[64];
+	iem_profile_glob_escape("weird*name?", esc, sizeof(esc));
+	check(strcmp(esc, "weird\\*name\\?") == 0, "glob characters are escaped: %s", esc);
+	{
+		const char *const m2[] = { "device.bus", "usb", "device.name", esc, NULL };
+		text = iem_profile_format_device(&params, "Saved IEM", "studio", m2);
+	}
+	(void)match;
 	check(text != NULL, "a device profile is formatted");
 	r = iem_file_write_atomic(path, text, strlen(text), 0644);
 	check(r == 0, "and saved atomically");
@@ -605,6 +613,13 @@ static void test_save(void)
 			"with the same EQ and output gain");
 	check(p && strcmp(p->listening, "studio") == 0 && strcmp(p->name, "Saved IEM") == 0,
 			"name and listening preset");
+	{
+		const char *kv[] = { "device.bus", "usb", "device.name", "weird*name?", NULL };
+		const char *kv2[] = { "device.bus", "usb", "device.name", "weirdXnameY", NULL };
+		check(p && iem_profile_match(p, test_get_prop, kv) == 2 &&
+				iem_profile_match(p, test_get_prop, kv2) == -1,
+				"the saved match rule matches the device, literally");
+	}
 	iem_profile_free(p);
 
 	/* a failed write leaves the old file and no temporary file */

@@ -214,7 +214,7 @@ before_default=$(configured_default)
 timeout 5 python3 "$wavtool" sine "$tmp/sine.wav" 1.2
 "$render" "$tmp/sine.wav" "$tmp/rendered.wav" --profile usb-iem --quiet
 
-plug usb-iem-1 "USB IEM" "device.bus = usb device.vendor.id = 0x2fc6"
+plug usb-iem-1 "USB IEM" "device.bus = usb device.vendor.id = 0x2fc6 device.product.id = 0xf06a"
 what="plug-in: a sink with a USB IEM's properties gets ProfileApplied(usb-iem-1, usb-iem)"
 if wait_signal 1 ProfileApplied usb-iem-1 usb-iem; then
 	ok "$what"
@@ -362,6 +362,59 @@ if wait_node iemstage.usb-iem-1 && [ "$(prop Enabled)" = "b true" ]; then
 	ok "after Enabled false and true, the IEM has its virtual sink again"
 else
 	not_ok "after Enabled false and true, the IEM has its virtual sink again" "$(devices)"
+fi
+
+# ---- writing profiles: SaveProfile, ImportEq, FitEq ------------------------------------
+
+got=$(call SaveProfile ss usb-iem-1 saved-usb 2>&1)
+if [ "$got" = "s \"$tmp/profiles/saved-usb.json\"" ] &&
+   grep -q '"device.vendor.id": "0x2fc6"' "$tmp/profiles/saved-usb.json" &&
+   grep -q '"device.product.id": "0xf06a"' "$tmp/profiles/saved-usb.json" &&
+   call ListProfiles | grep -q '"saved-usb" "device"'; then
+	ok "SaveProfile writes a device profile matching this device, and it loads"
+else
+	not_ok "SaveProfile writes a device profile matching this device, and it loads" "$got" \
+		"$(cat "$tmp/profiles/saved-usb.json" 2>&1)"
+fi
+if wait_signal 1 ProfileApplied usb-iem-1 saved-usb; then
+	ok "the saved profile, more specific (vendor and product), takes the device over"
+else
+	not_ok "the saved profile, more specific (vendor and product), takes the device over" "$(devices)"
+fi
+n_applied=$(signal_count ProfileApplied usb-iem-1 usb-iem)
+rm -f "$tmp/profiles/saved-usb.json"
+call Reload >/dev/null
+if wait_signal $((n_applied + 1)) ProfileApplied usb-iem-1 usb-iem; then
+	ok "removed again, the device gets usb-iem back"
+else
+	not_ok "removed again, the device gets usb-iem back" "$(devices)" "$(grep ProfileApplied "$tmp/signals.json")"
+fi
+got=$(call ImportEq ss "$top/config/eq/demo-ParametricEQ.txt" imported 2>&1)
+if [ "$got" = "s \"$tmp/profiles/imported.json\"" ] && call ListProfiles | grep -q '"imported" "device"'; then
+	ok "ImportEq turns a ParametricEQ.txt into a device profile"
+else
+	not_ok "ImportEq turns a ParametricEQ.txt into a device profile" "$got"
+fi
+printf 'Preamp: -3 dB\nFilter 1: ON PK Fc 100 Hz Gain 99 dB Q 1\n' >"$tmp/bad-eq.txt"
+got=$(call ImportEq ss "$tmp/bad-eq.txt" bad 2>&1)
+if grep -qF "$tmp/bad-eq.txt:2:" <<<"$got" && [ ! -e "$tmp/profiles/bad.json" ]; then
+	ok "ImportEq refuses a bad file naming FILE:LINE:COLUMN, writes nothing"
+else
+	not_ok "ImportEq refuses a bad file naming FILE:LINE:COLUMN, writes nothing" "$got"
+fi
+awk 'BEGIN { print "frequency,raw"; for (i = 0; i <= 120; i++) { f = 20 * exp(log(1000) * i / 120);
+	printf "%.2f,%.3f\n", f, 3 * exp(-(log(f / 3000))^2) } }' >"$tmp/meas.csv"
+got=$(call FitEq sss "$tmp/meas.csv" harman-ie-2019 fitted 2>&1)
+if [ "$got" = "s \"$tmp/profiles/fitted.json\"" ] && grep -q '"lowshelf"' "$tmp/profiles/fitted.json"; then
+	ok "FitEq fits a measurement to a target into a device profile"
+else
+	not_ok "FitEq fits a measurement to a target into a device profile" "$got"
+fi
+got=$(call FitEq sss meas.csv "" fitted2 2>&1)
+if grep -qF 'measurement: "meas.csv" is not an absolute file name' <<<"$got"; then
+	ok "a relative file name is refused by argument: $got"
+else
+	not_ok "a relative file name is refused by argument" "$got"
 fi
 
 # ---- unknown device; Bluetooth; two IEMs ------------------------------------------------
