@@ -9,6 +9,8 @@
 #   eval "$(build-aux/pw-session.sh start DIR)"   start; export the client environment
 #   eval "$(build-aux/pw-session.sh env DIR)"     export it again, in another shell
 #   build-aux/pw-session.sh stop DIR              stop what start started; idempotent
+#   build-aux/pw-session.sh restart DIR           kill pipewire (SIGKILL), restart it and
+#                                                 wireplumber on the same bus
 #
 # or sourced, to do the eval for you:
 #
@@ -414,7 +416,42 @@ stop_session()
 	return "$status"
 }
 
+# restart_audio: what happens when PipeWire crashes and systemd brings it
+# back: pipewire is killed (SIGKILL, no goodbye to its clients), wireplumber
+# stopped, and both started again on the same bus and socket.
+restart_audio()
+{
+	local name pid start keep=()
+	[ -f "$dir/pids" ] || die "$dir: no session was started here"
+	while read -r name pid start; do
+		case $name in
+		pipewire) alive "$name" "$pid" "$start" && kill -KILL "$pid" 2>/dev/null ;;
+		wireplumber) ;;
+		*) keep+=("$name $pid $start") ;;
+		esac
+	done <"$dir/pids"
+	while read -r name pid start; do
+		[ "$name" = wireplumber ] && stop_one "$name" "$pid" "$start"
+		if [ "$name" = pipewire ]; then
+			while alive "$name" "$pid" "$start"; do sleep 0.01; done
+		fi
+	done <"$dir/pids"
+	printf '%s\n' "${keep[@]}" >"$dir/pids"
+	rm -f "$runtime/pipewire-0" "$runtime/pipewire-0.lock"
+	service_env
+	deadline=$(($(now_ms) + timeout_s * 1000))
+	spawn pipewire pipewire
+	wait_for "answer from PipeWire" pipewire_ready
+	spawn wireplumber wireplumber
+	wait_for "default sink from WirePlumber" wireplumber_ready
+}
+
 case "${1:-}" in
+restart)
+	[ -n "${2:-}" ] || { echo "usage: $0 restart DIR" >&2; exit 2; }
+	set_dir "$2"
+	restart_audio
+	;;
 start)
 	[ -n "${2:-}" ] && mkdir -p "$2"
 	set_dir "${2:-}"
@@ -431,5 +468,5 @@ env)
 	[ -f "$dir/env" ] || die "$dir: no session was started here"
 	cat "$dir/env"
 	;;
-*) echo "usage: $0 start|stop|env DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|env|restart DIR" >&2; exit 2 ;;
 esac

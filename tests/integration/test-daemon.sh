@@ -488,6 +488,61 @@ else
 	not_ok "apply latency over $n_cycles plug-ins" "$lat" "$(tail -5 "$tmp/daemon.log")"
 fi
 
+# ---- PipeWire restarts ------------------------------------------------------------------
+
+# A USB IEM that is there whenever PipeWire is (as hardware would be): a
+# drop-in of the session's server, read at every start.
+cat >"$dir/config/pipewire/pipewire.conf.d/60-usb-iem-2.conf" <<'CONF'
+context.objects = [
+    { factory = adapter
+        args = {
+            factory.name = support.null-audio-sink
+            node.name = usb-iem-2
+            node.description = "USB IEM 2"
+            media.class = Audio/Sink
+            audio.position = [ FL FR ]
+            device.bus = usb
+            device.vendor.id = 0x2fc6
+        }
+    }
+]
+CONF
+n_restarts=20
+restart_ok=0
+slowest=0
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status" 2>/dev/null; }
+rss_before=
+for i in $(seq 1 "$n_restarts"); do
+	if ! out=$("$session" restart "$dir" 2>&1); then
+		echo "# restart $i failed: $out"
+		break
+	fi
+	t0=$(now_ms)
+	wait_signal "$i" ProfileApplied usb-iem-2 usb-iem || break
+	took=$(($(now_ms) - t0))
+	[ "$took" -gt "$slowest" ] && slowest=$took
+	[ "$took" -le 2000 ] && restart_ok=$((restart_ok + 1))
+	# the first rounds settle allocations; growth is counted from the third
+	[ "$i" = 3 ] && rss_before=$(rss)
+done
+if [ "$restart_ok" = "$n_restarts" ]; then
+	ok "PipeWire killed and restarted $n_restarts times: the daemon reconnects and re-applies each time within 2 s (slowest ${slowest} ms after PipeWire is back)"
+else
+	not_ok "PipeWire killed and restarted $n_restarts times: re-applied within 2 s each time" \
+		"$restart_ok of $n_restarts; slowest ${slowest} ms" "$(tail -5 "$tmp/daemon.log")"
+fi
+rss_after=$(rss)
+if [ -n "$rss_before" ] && [ -n "$rss_after" ] && [ $((rss_after - rss_before)) -lt 1024 ]; then
+	ok "its RSS over restarts 3 … $n_restarts: $rss_before kB -> $rss_after kB"
+else
+	not_ok "its RSS grows less than 1 MiB over the restarts" "$rss_before kB -> $rss_after kB"
+fi
+if timeout 2 busctl --user status org.iemstage1 >/dev/null 2>&1 && ! gone "$daemon_pid"; then
+	ok "and still owns org.iemstage1"
+else
+	not_ok "and still owns org.iemstage1" "$(tail -5 "$tmp/daemon.log")"
+fi
+
 kill -TERM "$daemon_pid"
 end=$(($(now_ms) + 5000))
 while ! gone "$daemon_pid" && [ "$(now_ms)" -lt "$end" ]; do
