@@ -488,6 +488,33 @@ else
 	not_ok "apply latency over $n_cycles plug-ins" "$lat" "$(tail -5 "$tmp/daemon.log")"
 fi
 
+# ---- a hot-plug storm ----------------------------------------------------------------
+
+# 200 sinks that come and go at once (pw-cli without object.linger: the
+# node lives as long as the pw-cli that made it), then one that stays.
+t0=$(now_ms)
+for i in $(seq 1 200); do
+	timeout 5 pw-cli create-node adapter "{ factory.name = support.null-audio-sink
+		node.name = usb-iem-3 node.description = \"USB IEM 3\" media.class = Audio/Sink
+		audio.position = [ FL FR ] device.bus = usb device.vendor.id = 0x2fc6 }" >/dev/null 2>&1
+done
+storm_ms=$(($(now_ms) - t0))
+plug usb-iem-3 "USB IEM 3" "device.bus = usb device.vendor.id = 0x2fc6"
+wait_node iemstage.usb-iem-3
+sleep 1
+sinks=$(timeout 5 pw-cli ls Node 2>/dev/null | grep -c 'node.name = "iemstage.usb-iem-3"')
+applied=$(signal_count ProfileApplied usb-iem-3 usb-iem)
+got=$(devices)
+if [ "$sinks" = 1 ] && grep -q '"usb-iem-3" "usb-iem-3" "USB IEM 3" "usb-iem" "iemstage.usb-iem-3"' <<<"$got" &&
+   [ "$applied" -le 201 ] && [ "$(grep -o '"usb-iem-3"' <<<"$got" | wc -l)" = 2 ]; then
+	ok "hot-plug storm (200 add/remove in ${storm_ms} ms, then one that stays): one virtual sink, applied once per appearance ($applied signals)"
+else
+	not_ok "hot-plug storm: one virtual sink at the end, no double apply" \
+		"virtual sinks: $sinks; ProfileApplied: $applied" "$got"
+fi
+unplug usb-iem-3
+wait_no_node iemstage.usb-iem-3
+
 # ---- PipeWire restarts ------------------------------------------------------------------
 
 # A USB IEM that is there whenever PipeWire is (as hardware would be): a
