@@ -45,16 +45,32 @@ static void log_msg(const char *fmt, ...)
 
 /* ---- signals ------------------------------------------------------------- */
 
+static void emit_object(struct daemon *d, struct device *dev, bool added)
+{
+	char *path = NULL;
+	if (sd_bus_path_encode(BUS_DEVICE_PREFIX, dev->id, &path) < 0)
+		return;
+	if (added)
+		sd_bus_emit_object_added(d->bus, path);
+	else
+		sd_bus_emit_object_removed(d->bus, path);
+	free(path);
+}
+
 void bus_emit_device_added(struct daemon *d, struct device *dev)
 {
-	if (d->bus)
-		sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceAdded", "s", dev->id);
+	if (d->bus == NULL)
+		return;
+	emit_object(d, dev, true);
+	sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceAdded", "s", dev->id);
 }
 
 void bus_emit_device_removed(struct daemon *d, struct device *dev)
 {
-	if (d->bus)
-		sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceRemoved", "s", dev->id);
+	if (d->bus == NULL)
+		return;
+	emit_object(d, dev, false);
+	sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceRemoved", "s", dev->id);
 }
 
 void bus_emit_profile_applied(struct daemon *d, struct device *dev)
@@ -65,6 +81,13 @@ void bus_emit_profile_applied(struct daemon *d, struct device *dev)
 			dev->id, dev->profile);
 	sd_bus_emit_properties_changed(d->bus, BUS_PATH, BUS_MANAGER,
 			"ActiveDevice", "ActiveProfile", NULL);
+	{
+		char *path = NULL;
+		if (sd_bus_path_encode(BUS_DEVICE_PREFIX, dev->id, &path) >= 0) {
+			sd_bus_emit_properties_changed(d->bus, path, BUS_DEVICE, "Profile", "Sink", NULL);
+			free(path);
+		}
+	}
 	if (dev->appeared_usec != 0)
 		log_msg("%s: profile %s applied %.1f ms after the sink appeared", dev->id,
 				dev->profile, (double)(now_usec() - dev->appeared_usec) / 1000.0);
@@ -823,6 +846,98 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
+/* ---- one object per device ------------------------------------------------- */
+
+/* /org/iemstage1/device/<id, escaped by sd_bus_path_encode()> with
+ * org.iemstage1.Device; announced through the object manager on
+ * /org/iemstage1 (InterfacesAdded / InterfacesRemoved). */
+static int device_find_object(sd_bus *bus, const char *path, const char *interface,
+		void *userdata, void **found, sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	char *id = NULL;
+	struct device *dev;
+	int r;
+	(void)bus;
+	(void)interface;
+	(void)error;
+
+	r = sd_bus_path_decode(path, BUS_DEVICE_PREFIX, &id);
+	if (r <= 0)
+		return r;
+	dev = device_find(d, id);
+	free(id);
+	if (dev == NULL)
+		return 0;
+	*found = dev;
+	return 1;
+}
+
+static int device_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+		sd_bus_error *error)
+{
+	struct daemon *d = userdata;
+	struct device *dev;
+	size_t n = 0, k = 0;
+	char **v;
+	(void)bus;
+	(void)path;
+	(void)error;
+
+	spa_list_for_each(dev, &d->devices, link)
+		n += dev->announced;
+	v = calloc(n + 1, sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	spa_list_for_each(dev, &d->devices, link) {
+		if (!dev->announced || k >= n)
+			continue;
+		if (sd_bus_path_encode(BUS_DEVICE_PREFIX, dev->id, &v[k]) < 0)
+			break;
+		k++;
+	}
+	*nodes = v;
+	return 0;
+}
+
+static int device_property_get(sd_bus *bus, const char *path, const char *interface,
+		const char *property, sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *dev = userdata;
+	const char *v;
+	(void)bus;
+	(void)path;
+	(void)interface;
+	(void)error;
+
+	if (strcmp(property, "Id") == 0)
+		return sd_bus_message_append(reply, "s", dev->id);
+	if (strcmp(property, "NodeName") == 0)
+		v = pw_properties_get(dev->props, PW_KEY_NODE_NAME);
+	else if (strcmp(property, "Description") == 0)
+		v = pw_properties_get(dev->props, PW_KEY_NODE_DESCRIPTION);
+	else if (strcmp(property, "Profile") == 0)
+		v = dev->profile;
+	else if (strcmp(property, "Sink") == 0)
+		v = dev->module ? dev->sink_name : "";
+	else if (strcmp(property, "Bypass") == 0)
+		return sd_bus_message_append(reply, "b", dev->params.bypass);
+	else
+		return -ENOENT;
+	return sd_bus_message_append(reply, "s", v ? v : "");
+}
+
+static const sd_bus_vtable device_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Id", "s", device_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("NodeName", "s", device_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Description", "s", device_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Profile", "s", device_property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Sink", "s", device_property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Bypass", "b", device_property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_VTABLE_END
+};
+
 /* ---- PipeWire in the sd-event loop -------------------------------------- */
 
 static int on_pw_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -944,6 +1059,13 @@ int main(int argc, char *argv[])
 		goto done;
 	}
 	r = sd_bus_add_object_vtable(d.bus, NULL, BUS_PATH, BUS_MANAGER, manager_vtable, &d);
+	if (r >= 0)
+		r = sd_bus_add_object_manager(d.bus, NULL, BUS_PATH);
+	if (r >= 0)
+		r = sd_bus_add_fallback_vtable(d.bus, NULL, BUS_DEVICE_PREFIX, BUS_DEVICE,
+				device_vtable, device_find_object, &d);
+	if (r >= 0)
+		r = sd_bus_add_node_enumerator(d.bus, NULL, BUS_DEVICE_PREFIX, device_enumerate, &d);
 	if (r >= 0)
 		r = sd_bus_attach_event(d.bus, d.event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0) {

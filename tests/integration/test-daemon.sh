@@ -240,6 +240,17 @@ else
 	not_ok "ActiveDevice is usb-iem-1" "$got"
 fi
 
+got=$(timeout 5 busctl --user get-property org.iemstage1 /org/iemstage1/device/usb_2diem_2d1 \
+	org.iemstage1.Device Id Profile Sink 2>&1 | tr '\n' ' ')
+objs=$(timeout 5 busctl --user call org.iemstage1 /org/iemstage1 org.freedesktop.DBus.ObjectManager \
+	GetManagedObjects 2>&1)
+if [ "$got" = 's "usb-iem-1" s "usb-iem" s "iemstage.usb-iem-1" ' ] &&
+   grep -q '"/org/iemstage1/device/usb_2diem_2d1"' <<<"$objs"; then
+	ok "the device's object /org/iemstage1/device/usb_2diem_2d1: Id, Profile, Sink; in GetManagedObjects"
+else
+	not_ok "the device's object: Id, Profile, Sink; in GetManagedObjects" "$got" "$objs"
+fi
+
 # A stream started now plays through the chain from its first sample: play
 # to the default sink, record the IEM's monitor, compare with the render.
 rec_name=iem-daemon-recorder
