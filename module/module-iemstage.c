@@ -71,7 +71,8 @@
  * The parameters of one `set-param` apply together, or not at all when one
  * of them is refused (the node logs which, and keeps running). The node's
  * info properties `iemstage.limiter.events`, `iemstage.unprocessed` and
- * `iemstage.invalid-samples` count, every second, how often the limiter
+ * `iemstage.invalid-samples` count, every second while audio flows and
+ * once when it stops, how often the limiter
  * acted, how many cycles passed audio without processing and how many
  * non-finite input samples were silenced.
  *
@@ -544,10 +545,32 @@ static void stream_state_changed(void *data, enum pw_stream_state old,
 	}
 }
 
+static void on_timer(void *data, uint64_t expirations);
+
+/* The counters are published once a second while audio flows, and once
+ * more when it stops: an idle sink wakes nobody. */
+static void capture_state_changed(void *data, enum pw_stream_state old,
+		enum pw_stream_state state, const char *error)
+{
+	struct impl *impl = data;
+	struct pw_loop *loop = pw_context_get_main_loop(impl->context);
+	struct timespec on = { 1, 0 }, off = { 0, 0 };
+
+	stream_state_changed(data, old, state, error);
+	if (impl->timer == NULL)
+		return;
+	if (state == PW_STREAM_STATE_STREAMING) {
+		pw_loop_update_timer(loop, impl->timer, &on, &on, false);
+	} else if (old == PW_STREAM_STATE_STREAMING) {
+		pw_loop_update_timer(loop, impl->timer, &off, &off, false);
+		on_timer(impl, 1);
+	}
+}
+
 static const struct pw_stream_events capture_events = {
 	PW_VERSION_STREAM_EVENTS,
 	.destroy = stream_destroy,
-	.state_changed = stream_state_changed,
+	.state_changed = capture_state_changed,
 	.param_changed = capture_param_changed,
 	.process = capture_process,
 };
@@ -820,6 +843,8 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 		impl->stage_loaded = true;
 	}
 
+	/* armed while the capture stream is streaming (capture_state_changed) */
+	impl->timer = pw_loop_add_timer(pw_context_get_main_loop(context), on_timer, impl);
 	impl->capture = pw_stream_new(impl->core, "iemstage capture", impl->capture_props);
 	impl->capture_props = NULL;
 	if (impl->capture == NULL) {
@@ -851,11 +876,6 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 		goto error;
 	publish_params(impl);
 
-	impl->timer = pw_loop_add_timer(pw_context_get_main_loop(context), on_timer, impl);
-	if (impl->timer != NULL) {
-		struct timespec value = { 1, 0 }, interval = { 1, 0 };
-		pw_loop_update_timer(pw_context_get_main_loop(context), impl->timer, &value, &interval, false);
-	}
 
 	pw_impl_module_add_listener(module, &impl->module_listener, &module_events, impl);
 	pw_impl_module_update_properties(module, &SPA_DICT_INIT_ARRAY(module_props));

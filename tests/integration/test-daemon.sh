@@ -499,6 +499,28 @@ else
 	not_ok "apply latency over $n_cycles plug-ins" "$lat" "$(tail -5 "$tmp/daemon.log")"
 fi
 
+# ---- idle cost ------------------------------------------------------------------------
+
+# wakeups: context switches of all the daemon's threads; cpu: its ticks.
+proc_sample()
+{
+	local sw=0 t
+	for t in /proc/"$daemon_pid"/task/*/status; do
+		sw=$((sw + $(awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s + 0 }' "$t")))
+	done
+	echo "$sw $(awk '{ print $14 + $15 }' "/proc/$daemon_pid/stat")"
+}
+idle_figure()
+{
+	local a b
+	a=$(proc_sample)
+	sleep 10
+	b=$(proc_sample)
+	awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		printf "%.0f wake-ups/min, %.3f %% CPU", (y[1] - x[1]) * 6, (y[2] - x[2]) / hz / 10 * 100 }'
+}
+
 # ---- a hot-plug storm ----------------------------------------------------------------
 
 # 200 sinks that come and go at once (pw-cli without object.linger: the
@@ -525,6 +547,26 @@ else
 fi
 unplug usb-iem-3
 wait_no_node iemstage.usb-iem-3
+
+# Idle: nothing applied, then one IEM applied (its module instance keeps a
+# 1 s timer that publishes the limiter and xrun counters).
+idle_none=$(idle_figure)
+wakeups=${idle_none%% *}
+if [ "$wakeups" -le 6 ]; then
+	ok "idle with no IEM: $idle_none (nothing polls)"
+else
+	not_ok "idle with no IEM: at most 6 wake-ups a minute" "$idle_none"
+fi
+plug usb-iem-4 "USB IEM 4" "device.bus = usb device.vendor.id = 0x2fc6"
+wait_node iemstage.usb-iem-4
+idle_one=$(idle_figure)
+if [ "${idle_one%% *}" -le 6 ]; then
+	ok "idle with one IEM applied (no audio): $idle_one"
+else
+	not_ok "idle with one IEM applied (no audio): at most 6 wake-ups a minute" "$idle_one"
+fi
+unplug usb-iem-4
+wait_no_node iemstage.usb-iem-4
 
 # ---- PipeWire restarts ------------------------------------------------------------------
 
