@@ -24,7 +24,9 @@
 #include <time.h>
 
 #include <spa/pod/builder.h>
+#include <spa/pod/parser.h>
 #include <spa/param/props.h>
+#include <spa/param/route.h>
 #include <spa/utils/json.h>
 #include <spa/utils/result.h>
 #include <spa/utils/string.h>
@@ -411,8 +413,14 @@ void device_evaluate(struct device *dev, bool force)
 		}
 	}
 	if (p == NULL) {
-		if (dev->profile[0])
+		if (dev->profile[0]) {
+			/* still there, no longer matched (a jack's route went
+			 * away, a profile was removed): untouched audio, said
+			 * as ProfileApplied(device, "") */
 			device_unapply(dev);
+			if (dev->announced)
+				bus_emit_profile_applied(d, dev);
+		}
 		return;
 	}
 	if (strcmp(dev->profile, p->id) == 0 && dev->module != NULL) {
@@ -515,6 +523,8 @@ static void device_free(struct device *dev)
 	free(dev);
 }
 
+static bool update_route_props(struct device *dev);
+
 static void node_info(void *data, const struct pw_node_info *info)
 {
 	struct device *dev = data;
@@ -539,6 +549,7 @@ static void node_info(void *data, const struct pw_node_info *info)
 			break;
 		}
 	}
+	update_route_props(dev);
 	device_evaluate(dev, false);
 	dev->announced = true;
 	bus_emit_device_added(dev->daemon, dev);
@@ -587,20 +598,118 @@ static void device_new(struct daemon *d, uint32_t id, const struct spa_dict *pro
 	pw_proxy_add_object_listener(dev->proxy, &dev->node_listener, &node_events, dev);
 }
 
-/* ---- PipeWire devices --------------------------------------------------- */
+/* ---- PipeWire devices and their routes ----------------------------------- */
+
+/* A built-in card's headphone jack changes the card's active output Route,
+ * not its node. The node gets the route as properties the profiles can
+ * match: iemstage.route (the active output route's name while it is not
+ * known to be unavailable) and iemstage.route.available (yes, no,
+ * unknown). Returns true when they changed. */
+static bool update_route_props(struct device *dev)
+{
+	struct pw_dev *pd = dev->device_global != SPA_ID_INVALID ?
+		pw_dev_find(dev->daemon, dev->device_global) : NULL;
+	const char *s = pw_properties_get(dev->props, "card.profile.device");
+	const char *old_route = pw_properties_get(dev->props, "iemstage.route");
+	char before[80];
+	const struct pw_route *r = NULL;
+	int32_t index = s ? (int32_t)strtol(s, NULL, 10) : 0;
+	const char *avail;
+
+	snprintf(before, sizeof(before), "%s", old_route ? old_route : "");
+	if (pd == NULL)
+		return false;
+	for (uint32_t i = 0; i < pd->n_routes; i++)
+		if (pd->routes[i].device == index)
+			r = &pd->routes[i];
+	if (r == NULL)
+		return false;
+	avail = r->available == SPA_PARAM_AVAILABILITY_yes ? "yes" :
+		r->available == SPA_PARAM_AVAILABILITY_no ? "no" : "unknown";
+	pw_properties_set(dev->props, "iemstage.route.available", avail);
+	pw_properties_set(dev->props, "iemstage.route",
+			r->available == SPA_PARAM_AVAILABILITY_no ? NULL : r->name);
+	s = pw_properties_get(dev->props, "iemstage.route");
+	return strcmp(before, s ? s : "") != 0;
+}
+
+static void pw_dev_routes_changed(struct daemon *d, struct pw_dev *pd)
+{
+	struct device *dev;
+	spa_list_for_each(dev, &d->devices, link) {
+		if (dev->device_global != pd->id || !dev->have_info)
+			continue;
+		if (update_route_props(dev))
+			device_evaluate(dev, false);
+	}
+}
 
 static void pw_dev_info(void *data, const struct pw_device_info *info)
 {
 	struct pw_dev *pd = data;
-	if (info->props == NULL || !(info->change_mask & PW_DEVICE_CHANGE_MASK_PROPS))
+
+	if (info->props != NULL && (info->change_mask & PW_DEVICE_CHANGE_MASK_PROPS)) {
+		pw_properties_update(pd->props, info->props);
+		pd->have_info = true;
+	}
+	/* The Route param's flags change (its serial bit flips) whenever the
+	 * active routes do: read them again then. (A subscription would be
+	 * neater, but in 0.3.65 it misses changes of client-exported
+	 * devices.) */
+	if (!(info->change_mask & PW_DEVICE_CHANGE_MASK_PARAMS))
 		return;
-	pw_properties_update(pd->props, info->props);
-	pd->have_info = true;
+	for (uint32_t i = 0; i < info->n_params; i++) {
+		if (info->params[i].id != SPA_PARAM_Route ||
+		    !(info->params[i].flags & SPA_PARAM_INFO_READ))
+			continue;
+		if (pd->route_seen && pd->route_flags == info->params[i].flags)
+			continue;
+		pd->route_seen = true;
+		pd->route_flags = info->params[i].flags;
+		pw_device_enum_params((struct pw_device *)pd->proxy, 0, SPA_PARAM_Route, 0,
+				UINT32_MAX, NULL);
+	}
+}
+
+static void pw_dev_param(void *data, int seq, uint32_t id, uint32_t index, uint32_t next,
+		const struct spa_pod *param)
+{
+	struct pw_dev *pd = data;
+	uint32_t direction = 0, available = SPA_PARAM_AVAILABILITY_unknown;
+	int32_t device = 0;
+	const char *name = NULL;
+	struct pw_route *r = NULL;
+	(void)seq;
+	(void)index;
+	(void)next;
+
+	if (id != SPA_PARAM_Route || param == NULL ||
+	    spa_pod_parse_object(param, SPA_TYPE_OBJECT_ParamRoute, NULL,
+		    SPA_PARAM_ROUTE_direction, SPA_POD_Id(&direction),
+		    SPA_PARAM_ROUTE_device, SPA_POD_Int(&device),
+		    SPA_PARAM_ROUTE_name, SPA_POD_String(&name),
+		    SPA_PARAM_ROUTE_available, SPA_POD_OPT_Id(&available)) < 0)
+		return;
+	if (direction != SPA_DIRECTION_OUTPUT)
+		return;
+	for (uint32_t i = 0; i < pd->n_routes; i++)
+		if (pd->routes[i].device == device)
+			r = &pd->routes[i];
+	if (r == NULL) {
+		if (pd->n_routes >= PW_DEV_ROUTES)
+			return;
+		r = &pd->routes[pd->n_routes++];
+	}
+	r->device = device;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->available = available;
+	pw_dev_routes_changed(pd->daemon, pd);
 }
 
 static const struct pw_device_events pw_dev_events = {
 	PW_VERSION_DEVICE_EVENTS,
 	.info = pw_dev_info,
+	.param = pw_dev_param,
 };
 
 static void pw_dev_removed(void *data)
@@ -640,6 +749,7 @@ static void pw_dev_new(struct daemon *d, uint32_t id, const struct spa_dict *pro
 		free(pd);
 		return;
 	}
+	pd->daemon = d;
 	spa_list_append(&d->pw_devs, &pd->link);
 	pw_proxy_add_listener(pd->proxy, &pd->proxy_listener, &pw_dev_proxy_events, pd);
 	pw_proxy_add_object_listener(pd->proxy, &pd->device_listener, &pw_dev_events, pd);
@@ -735,7 +845,9 @@ static void core_error(void *data, uint32_t id, int seq, int res, const char *me
 		/* not from inside PipeWire's own dispatch: next turn of the loop */
 		sd_event_source *s;
 		sd_event_add_defer(d->event, &s, on_disconnected, d);
-	} else if (id == PW_ID_CORE) {
+	} else if (id == PW_ID_CORE && res != -ENOENT) {
+		/* -ENOENT: a proxy of ours outlived its object by a moment
+		 * (a virtual sink going away); nothing to say */
 		log_msg("PipeWire: %s (%s)", message, spa_strerror(res));
 	}
 }

@@ -88,7 +88,9 @@ void bus_emit_profile_applied(struct daemon *d, struct device *dev)
 			free(path);
 		}
 	}
-	if (dev->appeared_usec != 0)
+	if (dev->profile[0] == '\0')
+		log_msg("%s: no profile any more, audio untouched", dev->id);
+	else if (dev->appeared_usec != 0)
 		log_msg("%s: profile %s applied %.1f ms after the sink appeared", dev->id,
 				dev->profile, (double)(now_usec() - dev->appeared_usec) / 1000.0);
 	else

@@ -51,9 +51,22 @@ struct device {
 
 /* A PipeWire device object: its properties serve matching (USB ids,
  * Bluetooth address live there, not on the node). */
+struct pw_route {
+	int32_t device;			/* the card profile's device index */
+	char name[64];			/* e.g. analog-output-headphones */
+	uint32_t available;		/* SPA_PARAM_AVAILABILITY_* */
+};
+
+#define PW_DEV_ROUTES	8
+
 struct pw_dev {
 	struct spa_list link;
 	uint32_t id;
+	struct daemon *daemon;
+	struct pw_route routes[PW_DEV_ROUTES];	/* the active output routes */
+	uint32_t n_routes;
+	uint32_t route_flags;			/* the Route param's flags when last read */
+	bool route_seen;
 	struct pw_properties *props;
 	struct pw_proxy *proxy;
 	struct spa_hook proxy_listener, device_listener;

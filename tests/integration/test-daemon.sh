@@ -15,15 +15,19 @@
 #   keeping the previous version with ProfileError naming file:line:column;
 #   argument errors; apply latency over repeated plug-ins (p50, p95).
 #
-#   tests/integration/test-daemon.sh IEMSTAGED RENDER MODULE_DIR SYSTEM_MODULEDIR
+#   tests/integration/test-daemon.sh IEMSTAGED RENDER MODULE_DIR SYSTEM_MODULEDIR ROUTE_DEVICE
+#
+# ROUTE_DEVICE is tests/integration/iem-route-device: a built-in card whose
+# active output Route a line on its stdin switches (the headphone jack).
 
 set -uo pipefail
 
-usage="usage: $0 iemstaged iemstage-render module-dir pipewire-moduledir"
+usage="usage: $0 iemstaged iemstage-render module-dir pipewire-moduledir iem-route-device"
 daemon=${1:?$usage}
 render=${2:?$usage}
 module_dir=${3:?$usage}
 system_moduledir=${4:?$usage}
+route_device=${5:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 session=$top/build-aux/pw-session.sh
@@ -84,6 +88,15 @@ cat >"$tmp/profiles/bt-iem.json" <<'JSON'
 	"name": "Bluetooth IEM",
 	"match": [ { "api.bluez5.address": "AA:BB:CC:*" } ],
 	"eq": { "bands": [ { "type": "peaking", "freq": 1000, "q": 1, "gain": -12 } ] }
+}
+JSON
+cat >"$tmp/profiles/jack.json" <<'JSON'
+{
+	"iemstage": 1,
+	"kind": "device",
+	"name": "IEMs in the headphone jack",
+	"match": [ { "device.api": "alsa", "iemstage.route": "analog-output-headphones" } ],
+	"eq": { "bands": [ { "type": "peaking", "freq": 1000, "q": 1, "gain": -3 } ] }
 }
 JSON
 cp "$top/config/profiles/defaults.json" "$tmp/profiles/"
@@ -427,6 +440,43 @@ if grep -qF 'measurement: "meas.csv" is not an absolute file name' <<<"$got"; th
 else
 	not_ok "a relative file name is refused by argument" "$got"
 fi
+
+# ---- the headphone jack: a card's Route -------------------------------------------------
+
+mkfifo "$tmp/route-in"
+"$route_device" builtin-sink <"$tmp/route-in" >"$tmp/route.log" 2>&1 &
+children+=($!)
+exec 7>"$tmp/route-in"
+jack_ok=1
+jack_log=()
+jack_step()
+{
+	local cmd=$1 want=$2 n
+	n=$(signal_count ProfileApplied builtin-sink "$want")
+	echo "$cmd" >&7
+	if ! wait_signal $((n + 1)) ProfileApplied builtin-sink "$want"; then
+		jack_ok=0
+		jack_log+=("after '$cmd': no ProfileApplied(builtin-sink, '$want')")
+	fi
+}
+if wait_node builtin-sink && sleep 0.3 && grep -q '"builtin-sink" "builtin-sink" "Built-in Audio Analog Stereo" "" ""' <<<"$(devices)"; then
+	ok "a built-in card with the speaker route active: untouched"
+else
+	not_ok "a built-in card with the speaker route active: untouched" "$(devices)"
+fi
+jack_step headphones jack
+got=$(devices)
+grep -q '"builtin-sink" "Built-in Audio Analog Stereo" "jack" "iemstage.builtin-sink"' <<<"$got" || jack_ok=0
+jack_step speaker ""
+jack_step headphones jack
+jack_step unplugged ""
+if [ "$jack_ok" = 1 ] && [ -z "$(node_id iemstage.builtin-sink)" ]; then
+	ok "jack: headphones route -> the jack profile applies; speaker -> undone; again; headphones unavailable -> undone"
+else
+	not_ok "jack: the route's profile applies and un-applies with the route" "${jack_log[@]}" "$got" \
+		"$(cat "$tmp/route.log")"
+fi
+exec 7>&-
 
 # ---- unknown device; Bluetooth; two IEMs ------------------------------------------------
 
