@@ -12,7 +12,8 @@
 #   monitor catching ProfileApplied on a plug-in and ParameterChanged on a
 #   set, and exiting 0 on SIGINT and SIGTERM; SaveProfile, ImportEq and
 #   FitEq whether the daemon has them or answers UnknownMethod; the
-#   introspection XML in config/dbus against the daemon's, exactly.
+#   README's examples; the introspection XML in config/dbus against the
+#   daemon's, exactly.
 #
 #   tests/integration/test-ctl.sh IEMSTAGECTL IEMSTAGED MODULE_DIR SYSTEM_MODULEDIR
 
@@ -517,6 +518,24 @@ if [ "$rc" = 0 ] && grep -qE '^  3  iemstaged is not running' "$tmp/out" &&
 	ok "--help: the commands and the exit codes"
 else
 	fail "--help: the commands and the exit codes"
+fi
+
+# ---- the README's examples -------------------------------------------------------------------
+
+examples=$(sed -n '/^<!-- iemstagectl-examples -->$/,/^<!-- \/iemstagectl-examples -->$/p' "$top/README.md" |
+	grep '^iemstagectl ')
+n_examples=0
+failed_examples=()
+while IFS= read -r line; do
+	n_examples=$((n_examples + 1))
+	if ! out=$(PATH=$(dirname "$ctl"):$PATH DEV=usb-iem-1 PROFILE=usb-iem timeout 10 bash -c "$line" 2>&1); then
+		failed_examples+=("$line" "  -> $out")
+	fi
+done <<<"$examples"
+if [ "$n_examples" -ge 10 ] && [ "${#failed_examples[@]}" -eq 0 ]; then
+	ok "the README's $n_examples iemstagectl examples run (DEV=usb-iem-1, PROFILE=usb-iem)"
+else
+	not_ok "the README's iemstagectl examples run" "$n_examples examples" "${failed_examples[@]}"
 fi
 
 # ---- the introspection XML against the daemon -----------------------------------------------
