@@ -732,14 +732,15 @@ static int cmd_get(struct ctl *c, int n, const char *const *args)
 
 		if (!json_object_object_get_ex(params, args[1], &v)) {
 			json_object_put(params);
-			say("%s has no parameter \"%s\" (iemstagectl get %s lists them)",
+			snprintf(text, sizeof(text), "%s has no parameter \"%s\" (" NAME " get %s lists them)",
 					args[0], args[1], args[0]);
-			if (c->json)
-				print_done(c, 3, (const char *const[]){ "error", "message", "exit" },
-						(struct json_object *const[]){
-						json_object_new_string("org.iemstage1.Error.InvalidParameter"),
-						json_object_new_string("no such parameter"),
-						json_object_new_int(EXIT_REFUSED) });
+			say("%s", text);
+			/* the shape of a refusal by the daemon */
+			print_done(c, 3, (const char *const[]){ "error", "message", "exit" },
+					(struct json_object *const[]){
+					json_object_new_string("org.iemstage1.Error.InvalidParameter"),
+					json_object_new_string(text),
+					json_object_new_int(EXIT_REFUSED) });
 			return EXIT_REFUSED;
 		}
 		if (c->json) {
