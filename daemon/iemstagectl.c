@@ -920,7 +920,9 @@ static int cmd_import(struct ctl *c, int n, const char *const *args)
 static int cmd_fit(struct ctl *c, int n, const char *const *args)
 {
 	char *measurement = absolute(args[0]);
-	char *target = builtin_target(args[1]) ? strdup(args[1]) : absolute(args[1]);
+	/* "" leaves the choice to the daemon */
+	char *target = args[1][0] == '\0' || builtin_target(args[1]) ? strdup(args[1]) :
+		absolute(args[1]);
 	int status = EXIT_OTHER;
 
 	if (measurement == NULL || target == NULL)

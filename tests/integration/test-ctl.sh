@@ -491,6 +491,12 @@ if wait_call FitEq "a == ['$tmp/work/measurement.csv', '$tmp/work/target.csv', '
 else
 	fail "fit: a target file as an absolute path" "$(grep FitEq "$tmp/bus.json")"
 fi
+ctl fit measurement.csv "" fitted-iem-3
+if wait_call FitEq "a == ['$tmp/work/measurement.csv', '', 'fitted-iem-3']"; then
+	ok "fit: an empty target stays empty (the daemon's default)"
+else
+	fail "fit: an empty target stays empty (the daemon's default)" "$(grep FitEq "$tmp/bus.json")"
+fi
 cd "$tmp" || exit 1
 
 # ---- usage: exit 2, nothing on the bus ------------------------------------------------------
