@@ -20,7 +20,7 @@ packages=(
 	gcc pkg-config meson ninja-build python3
 	libsndfile1-dev libfftw3-dev libjson-c-dev libsystemd-dev libmysofa-dev
 	libpipewire-0.3-dev libspa-0.2-dev pipewire pipewire-bin wireplumber dbus
-	valgrind python3-jsonschema
+	valgrind python3-jsonschema libxml2-utils
 )
 
 # Wanted by the tests but not needed to build or run: clang with its
