@@ -357,7 +357,12 @@ int device_apply(struct device *dev, const struct iem_profile *p, char *err, siz
 	char *args;
 	int r;
 
-	if ((r = iem_profile_store_resolve(d->store, p, &params, &e)) < 0) {
+	/* A listening preset applied to a device keeps the device's own
+	 * correction: its device profile with this preset instead. */
+	const struct iem_profile *own = p->kind == IEM_PROFILE_LISTENING ?
+		iem_profile_store_find_device(d->store, get_prop, dev) : NULL;
+	if ((r = iem_profile_store_resolve_with(d->store, own ? own : p,
+				own ? p->id : NULL, &params, &e)) < 0) {
 		iem_profile_error_format(&e, err, size);
 		return r;
 	}
@@ -404,6 +409,9 @@ void device_evaluate(struct device *dev, bool force)
 
 	if (!dev->have_info)
 		return;
+	if (dev->pinned && d->enabled)
+		return;
+	dev->pinned = false;
 	if (d->enabled) {
 		p = iem_profile_store_find_device(d->store, get_prop, dev);
 		if (p == NULL) {
@@ -563,9 +571,14 @@ static const struct pw_node_events node_events = {
 static void device_proxy_removed(void *data)
 {
 	struct device *dev = data;
+	struct daemon *d = dev->daemon;
+	bool was_active = dev->module != NULL;
+
 	if (dev->announced)
-		bus_emit_device_removed(dev->daemon, dev);
+		bus_emit_device_removed(d, dev);
 	device_free(dev);
+	if (was_active)
+		bus_emit_active_changed(d);
 }
 
 static const struct pw_proxy_events device_proxy_events = {

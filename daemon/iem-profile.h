@@ -188,4 +188,9 @@ const struct iem_profile *iem_profile_store_find_device(const struct iem_profile
 int iem_profile_store_resolve(const struct iem_profile_store *s, const struct iem_profile *p,
 		struct iem_params *params, struct iem_profile_error *err);
 
+/* The same with another listening preset than the one p names (NULL:
+ * p's own). */
+int iem_profile_store_resolve_with(const struct iem_profile_store *s, const struct iem_profile *p,
+		const char *listening, struct iem_params *params, struct iem_profile_error *err);
+
 #endif /* IEM_PROFILE_H */

@@ -73,6 +73,13 @@ void bus_emit_device_removed(struct daemon *d, struct device *dev)
 	sd_bus_emit_signal(d->bus, BUS_PATH, BUS_MANAGER, "DeviceRemoved", "s", dev->id);
 }
 
+void bus_emit_active_changed(struct daemon *d)
+{
+	if (d->bus)
+		sd_bus_emit_properties_changed(d->bus, BUS_PATH, BUS_MANAGER,
+				"ActiveDevice", "ActiveProfile", NULL);
+}
+
 void bus_emit_profile_applied(struct daemon *d, struct device *dev)
 {
 	if (d->bus == NULL)
@@ -647,6 +654,7 @@ static int method_apply_profile(sd_bus_message *m, void *userdata, sd_bus_error 
 	r = device_apply(dev, p, err, sizeof(err));
 	if (r < 0)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "%s", err);
+	dev->pinned = true;
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -808,7 +816,8 @@ static int property_set_enabled(sd_bus *bus, const char *path, const char *inter
 	d->enabled = b;
 	spa_list_for_each(dev, &d->devices, link)
 		device_evaluate(dev, false);
-	sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_MANAGER, "Enabled", NULL);
+	sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_MANAGER, "Enabled", "ActiveDevice",
+			"ActiveProfile", NULL);
 	return 0;
 }
 

@@ -41,6 +41,7 @@ struct device {
 	bool have_info, announced;
 
 	char profile[IEM_PROFILE_ID_MAX + 1];	/* applied profile, "" = none */
+	bool pinned;				/* chosen by ApplyProfile: kept until the device goes */
 	struct iem_params params;		/* what the module instance has */
 	struct iem_params applied;		/* what the profile said when last applied */
 	struct pw_impl_module *module;
@@ -120,5 +121,6 @@ int device_set_params(struct device *dev, const struct iem_params *next, char *e
 void bus_emit_device_added(struct daemon *d, struct device *dev);
 void bus_emit_device_removed(struct daemon *d, struct device *dev);
 void bus_emit_profile_applied(struct daemon *d, struct device *dev);
+void bus_emit_active_changed(struct daemon *d);
 
 #endif

@@ -378,19 +378,27 @@ const struct iem_profile *iem_profile_store_find_device(const struct iem_profile
 int iem_profile_store_resolve(const struct iem_profile_store *s, const struct iem_profile *p,
 		struct iem_params *params, struct iem_profile_error *err)
 {
+	return iem_profile_store_resolve_with(s, p, NULL, params, err);
+}
+
+int iem_profile_store_resolve_with(const struct iem_profile_store *s, const struct iem_profile *p,
+		const char *listening, struct iem_params *params, struct iem_profile_error *err)
+{
 	struct iem_params next;
 	int r;
 
+	if (listening == NULL)
+		listening = p->listening;
 	iem_params_init(&next);
-	if (p->kind != IEM_PROFILE_LISTENING && p->listening[0]) {
-		const struct iem_profile *lp = s ? iem_profile_store_get(s, p->listening) : NULL;
+	if (p->kind != IEM_PROFILE_LISTENING && listening[0]) {
+		const struct iem_profile *lp = s ? iem_profile_store_get(s, listening) : NULL;
 		if (lp == NULL || lp->kind != IEM_PROFILE_LISTENING) {
 			memset(err, 0, sizeof(*err));
 			snprintf(err->file, sizeof(err->file), "%s", p->path);
 			snprintf(err->pointer, sizeof(err->pointer), "/listening");
 			snprintf(err->message, sizeof(err->message),
 					lp == NULL ? "no listening preset \"%s\" in the search path"
-					: "\"%s\" is not a listening preset", p->listening);
+					: "\"%s\" is not a listening preset", listening);
 			return -ENOENT;
 		}
 		if ((r = iem_profile_apply(lp, &next, err)) < 0)

@@ -406,7 +406,7 @@ fi
 ctl disable
 if [ "$rc" = 0 ] && quiet && wait_no_node iemstage.usb-iem-1 &&
    [ "$(timeout 10 "$ctl" status | sed -n 's/^Enabled: *//p')" = no ] &&
-   wait_until 5000 mon_line '^PropertiesChanged Enabled=false$'; then
+   wait_until 5000 mon_line '^PropertiesChanged Enabled=false( |$)'; then
 	ok "disable: the virtual sink goes, status says Enabled: no, monitor PropertiesChanged"
 else
 	fail "disable: the virtual sink goes, status says Enabled: no, monitor PropertiesChanged"
