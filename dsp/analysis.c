@@ -32,6 +32,7 @@
 #define REFLECTION_END_MS	50.0
 #define C50_MS			50.0
 #define EARLY_LEAD_MS		1.0		/* the early window starts this before the direct peak */
+#define LOWPASS_TAIL_MS		5.0		/* the ITD's low-pass rings below -120 dB by then (at 20 Hz) */
 #define CENTRE_FIRST		(-10)		/* 99 Hz … */
 #define CENTRE_LAST		10		/* … 10.1 kHz: the summary's thirds */
 
@@ -114,20 +115,20 @@ void iem_analysis_noise(uint64_t *state, float *out, uint32_t n)
 
 /* ---- ITD ------------------------------------------------------------------- */
 
-/* x through two cascaded RBJ low-passes at fc (Q 1/sqrt 2), zero initial
- * state; fc <= 0 copies. */
-static void lowpass(const float *x, double *out, uint32_t n, uint32_t rate, double fc)
+/* x (n samples, then zeros up to m) through two cascaded RBJ low-passes
+ * at fc (Q 1/sqrt 2), zero initial state; fc <= 0 copies. */
+static void lowpass(const float *x, double *out, uint32_t n, uint32_t m, uint32_t rate, double fc)
 {
 	struct iem_biquad bq;
 	double x1 = 0, x2 = 0, y1 = 0, y2 = 0, u1 = 0, u2 = 0, v1 = 0, v2 = 0;
 
 	if (fc <= 0.0 || iem_biquad_design(&bq, IEM_FILTER_LOWPASS, rate, fc, M_SQRT1_2, 0.0) < 0) {
-		for (uint32_t i = 0; i < n; i++)
-			out[i] = x[i];
+		for (uint32_t i = 0; i < m; i++)
+			out[i] = i < n ? x[i] : 0.0;
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		double in = x[i];
+	for (uint32_t i = 0; i < m; i++) {
+		double in = i < n ? x[i] : 0.0;
 		double y = bq.b0 * in + bq.b1 * x1 + bq.b2 * x2 - bq.a1 * y1 - bq.a2 * y2;
 		x2 = x1, x1 = in, y2 = y1, y1 = y;
 		double v = bq.b0 * y + bq.b1 * u1 + bq.b2 * u2 - bq.a1 * v1 - bq.a2 * v2;
@@ -156,14 +157,18 @@ int iem_analysis_itd(const float *left, const float *right, uint32_t n,
 		return -ENODATA;
 
 	const int max = (int)ceil(IEM_ANALYSIS_ITD_MAX_MS * 1e-3 * rate);
-	double *a = malloc((size_t)n * sizeof(double)), *b = malloc((size_t)n * sizeof(double));
+	/* the low-pass rings on past the last tap: a response cut right
+	 * after its last arrival must not lose that arrival's ringing */
+	const uint32_t m = n + (lowpass_hz > 0.0 ? (uint32_t)ceil(LOWPASS_TAIL_MS * 1e-3 * rate) : 0);
+	double *a = malloc((size_t)m * sizeof(double)), *b = malloc((size_t)m * sizeof(double));
 	double *c = malloc((size_t)(2 * max + 3) * sizeof(double));
 	int res = -ENOMEM;
 
 	if (a == NULL || b == NULL || c == NULL)
 		goto out;
-	lowpass(left, a, n, rate, lowpass_hz);
-	lowpass(right, b, n, rate, lowpass_hz);
+	lowpass(left, a, n, m, rate, lowpass_hz);
+	lowpass(right, b, n, m, rate, lowpass_hz);
+	n = m;
 	/* c[k + max + 1] for |k| <= max + 1: the neighbours of an edge peak too */
 	for (int k = -max - 1; k <= max + 1; k++)
 		c[k + max + 1] = xcorr_at(a, b, n, k);

@@ -188,6 +188,10 @@ static void test_closed_forms(void)
 	ok &= iem_analysis_itd(l, r, n, RATE, IEM_ANALYSIS_ITD_LOWPASS, &itd) == 0 && fabs(itd - 250.0) < 0.01;
 	ok &= iem_analysis_itd(r, l, n, RATE, IEM_ANALYSIS_ITD_LOWPASS, &itd) == 0 && fabs(itd + 250.0) < 0.01;
 	check(ok, "ITD of a 12-sample delay at 48 kHz: 250 us, right ear lagging positive (swapped: %.3f)", itd);
+	/* a response that ends on its last arrival keeps that arrival's
+	 * low-passed ringing */
+	ok = iem_analysis_itd(l, r, 1013, RATE, IEM_ANALYSIS_ITD_LOWPASS, &itd) == 0 && fabs(itd - 250.0) < 0.01;
+	check(ok, "… with the right ear's impulse on the last tap: %.3f us", itd);
 	ok = iem_analysis_iacc(l, r, n, RATE, 0, 0, &iacc, &lag) == 0;
 	check(ok && fabs(iacc - 1.0) < 1e-4 && fabs(lag - 250.0) < 1e-9,
 			"IACC of the same impulse 250 us apart: %.5f at %.1f us", iacc, lag);
