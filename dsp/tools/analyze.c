@@ -4,7 +4,7 @@
  * as the chain builds it from the same parameters: ITD and ILD of each
  * virtual speaker, IACC and IACC_E3 for uncorrelated stereo, centred
  * sound, DRR, C50, reflections and the phantom centre's colouration;
- * printed for people or as JSON.
+ * printed for people or as JSON, and plotted as SVG.
  *
  * The stage is measured, not rebuilt: a chain is made at the rate asked
  * for, the stage loaded with iem_chain_load_stage() (room, crossfeed or
@@ -40,6 +40,7 @@ struct options {
 	const char **sets;
 	size_t n_sets;
 	uint32_t rate;
+	const char *svg_dir;
 	bool json;
 };
 
@@ -87,7 +88,7 @@ static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const ch
 static void print_help(void)
 {
 	printf("Usage: " NAME " [--profile FILE|ID] [--brir FILE] [--set NAME=VALUE]...\n"
-	       "                        [--rate R] [--json]\n"
+	       "                        [--rate R] [--svg DIR] [--json]\n"
 	       "\n"
 	       "Measures the stage the DSP chain builds from the parameters (stage.mode room,\n"
 	       "crossfeed or brir; the EQ is left out) and prints its soundstage figures:\n"
@@ -104,6 +105,8 @@ static void print_help(void)
 	       "  --set NAME=VALUE   set one parameter (iemstage-render --list-params lists\n"
 	       "                     them); may be given several times, applied in order\n"
 	       "  --rate R           sample rate to build the stage at (default %u)\n"
+	       "  --svg DIR          also write SVG plots into DIR: brir.svg, magnitude.svg,\n"
+	       "                     centre.svg and, for a room, room.svg\n"
 	       "  --json             print the figures as one JSON object\n"
 	       "  -h, --help         show this help and exit\n"
 	       "  -V, --version      show the version and exit\n"
@@ -519,6 +522,295 @@ static void print_json(const struct result *r)
 	fputs(" } }\n}\n", f);
 }
 
+/* ---- SVG --------------------------------------------------------------------- */
+
+#define SVG_W		860.0
+#define SVG_LEFT	70.0		/* room for the y labels */
+#define SVG_RIGHT	20.0
+static const char *const path_name[4] = {
+	"left speaker to left ear", "right speaker to left ear",
+	"left speaker to right ear", "right speaker to right ear",
+};
+static const char *const path_colour[4] = { "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728" };
+
+struct svg {
+	FILE *f;
+	char *path;
+};
+
+static int svg_open(struct svg *s, const char *dir, const char *name, double height, const char *title)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	s->path = malloc(len);
+	if (s->path == NULL) {
+		say_error("%s", strerror(errno));
+		return -1;
+	}
+	snprintf(s->path, len, "%s/%s", dir, name);
+	s->f = fopen(s->path, "w");
+	if (s->f == NULL) {
+		say_error("%s: cannot create: %s", s->path, strerror(errno));
+		free(s->path);
+		return -1;
+	}
+	fprintf(s->f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+		"viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
+		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", SVG_W, height, SVG_W, height);
+	fprintf(s->f, "<text x=\"%.0f\" y=\"20\" font-size=\"15\">", SVG_LEFT);
+	for (const char *c = title; *c; c++) {
+		if (*c == '&')
+			fputs("&amp;", s->f);
+		else if (*c == '<')
+			fputs("&lt;", s->f);
+		else if (*c == '>')
+			fputs("&gt;", s->f);
+		else
+			fputc(*c, s->f);
+	}
+	fputs("</text>\n", s->f);
+	return 0;
+}
+
+static int svg_close(struct svg *s)
+{
+	int res = 0;
+	fputs("</svg>\n", s->f);
+	if (ferror(s->f) | (fclose(s->f) != 0)) {
+		say_error("%s: %s", s->path, strerror(errno));
+		res = -1;
+	}
+	free(s->path);
+	return res;
+}
+
+/* A frame with horizontal grid lines from lo to hi every step (labelled
+ * with unit), the plot area [x0, x1] x [y0, y1]. */
+static void svg_frame(FILE *f, double x0, double x1, double y0, double y1,
+		double lo, double hi, double step, const char *unit)
+{
+	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n",
+			x0, y0, x1 - x0, y1 - y0);
+	for (double v = lo; v <= hi + 1e-9; v += step) {
+		double y = y1 - (v - lo) / (hi - lo) * (y1 - y0);
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g%s</text>\n",
+				x0, y, x1, y, x0 - 4, y + 4, v, unit);
+	}
+}
+
+/* x of frequency f on a log axis 20 Hz … f_top. */
+static double log_x(double f, double f_top, double x0, double x1)
+{
+	return x0 + log(f / 20.0) / log(f_top / 20.0) * (x1 - x0);
+}
+
+static void svg_freq_axis(FILE *f, double f_top, double x0, double x1, double y0, double y1)
+{
+	static const double ticks[] = { 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000 };
+	for (size_t i = 0; i < sizeof(ticks) / sizeof(ticks[0]); i++) {
+		if (ticks[i] > f_top)
+			break;
+		double x = log_x(ticks[i], f_top, x0, x1);
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g%s</text>\n",
+				x, y0, x, y1, x, y1 + 16, ticks[i] >= 1000 ? ticks[i] / 1000 : ticks[i],
+				ticks[i] >= 1000 ? "k" : "");
+	}
+	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">Hz</text>\n", (x0 + x1) / 2, y1 + 32);
+}
+
+/* The four paths over time, each in its own panel, min/max per pixel. */
+static int svg_brir(const char *dir, const struct result *r)
+{
+	const double panel = 130.0, top = 40.0, x0 = SVG_LEFT, x1 = SVG_W - SVG_RIGHT;
+	const uint32_t shown = r->n < (uint32_t)(0.2 * r->rate) ? r->n : (uint32_t)(0.2 * r->rate);
+	const double ms = shown * 1e3 / r->rate;
+	struct svg s;
+	double peak = 0.0;
+
+	for (int p = 0; p < 4; p++)
+		for (uint32_t i = 0; i < r->n; i++)
+			peak = fmax(peak, fabs(r->taps[p][i]));
+	if (svg_open(&s, dir, "brir.svg", top + 4 * panel + 40, "Impulse responses of the stage (re the set's peak)") < 0)
+		return -1;
+	for (int p = 0; p < 4; p++) {
+		const double y0 = top + p * panel + 10, y1 = y0 + panel - 25, mid = (y0 + y1) / 2;
+		svg_frame(s.f, x0, x1, y0, y1, -1.0, 1.0, 1.0, "");
+		fprintf(s.f, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x0 + 6, y0 + 14, path_name[p]);
+		fprintf(s.f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1\" d=\"", path_colour[p]);
+		const int cols = (int)(x1 - x0);
+		for (int c = 0; c < cols && peak > 0.0; c++) {
+			uint32_t a = (uint32_t)((double)c / cols * shown), b = (uint32_t)((double)(c + 1) / cols * shown);
+			if (b <= a)
+				b = a + 1;
+			float lo = 0.0f, hi = 0.0f;
+			for (uint32_t i = a; i < b && i < shown; i++) {
+				lo = fminf(lo, r->taps[p][i]);
+				hi = fmaxf(hi, r->taps[p][i]);
+			}
+			double half = (y1 - y0) / 2;
+			fprintf(s.f, "%s%.1f %.2f L%.1f %.2f ", c ? "L" : "M", x0 + c, mid - hi / peak * half,
+					x0 + c, mid - lo / peak * half);
+		}
+		fputs("\"/>\n", s.f);
+	}
+	double y = top + 4 * panel;
+	for (int t = 0; t <= 10; t++) {
+		double x = x0 + t / 10.0 * (x1 - x0);
+		fprintf(s.f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.3g</text>\n", x, y, ms * t / 10.0);
+	}
+	fprintf(s.f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">ms</text>\n", (x0 + x1) / 2, y + 18);
+	return svg_close(&s);
+}
+
+/* |H| of the four paths, sixth-octave smoothed. */
+static int svg_magnitude(const char *dir, const struct result *r)
+{
+	enum { POINTS = 240 };
+	const double x0 = SVG_LEFT, x1 = SVG_W - SVG_RIGHT, y0 = 40, y1 = 400;
+	const double f_top = fmin(20000.0, 0.45 * r->rate);
+	double freq[POINTS], level[4][POINTS], top = -INFINITY;
+	struct svg s;
+
+	for (int i = 0; i < POINTS; i++)
+		freq[i] = 20.0 * pow(f_top / 20.0, (double)i / (POINTS - 1));
+	for (int p = 0; p < 4; p++) {
+		int res = iem_analysis_levels(r->taps[p], NULL, r->n, r->rate, freq, POINTS, 1.0 / 6.0, level[p]);
+		if (res < 0) {
+			say_error("magnitude responses: %s", strerror(-res));
+			return -1;
+		}
+		for (int i = 0; i < POINTS; i++)
+			if (isfinite(level[p][i]))
+				top = fmax(top, level[p][i]);
+	}
+	double hi = isfinite(top) ? ceil(top / 10.0) * 10.0 : 10.0, lo = hi - 60.0;
+	if (svg_open(&s, dir, "magnitude.svg", y1 + 90, "Magnitude responses (dB, sixth-octave smoothed)") < 0)
+		return -1;
+	svg_frame(s.f, x0, x1, y0, y1, lo, hi, 10.0, " dB");
+	svg_freq_axis(s.f, f_top, x0, x1, y0, y1);
+	for (int p = 0; p < 4; p++) {
+		bool pen = false;
+		fprintf(s.f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" d=\"", path_colour[p]);
+		for (int i = 0; i < POINTS; i++) {
+			if (!isfinite(level[p][i])) {
+				pen = false;
+				continue;
+			}
+			double v = fmin(fmax(level[p][i], lo), hi);
+			fprintf(s.f, "%s%.1f %.1f ", pen ? "L" : "M", log_x(freq[i], f_top, x0, x1),
+					y1 - (v - lo) / (hi - lo) * (y1 - y0));
+			pen = true;
+		}
+		fputs("\"/>\n", s.f);
+		fprintf(s.f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n",
+				x0 + 10 + (p % 2) * 360, y1 + 50 + (p / 2) * 16, path_colour[p], path_name[p]);
+	}
+	return svg_close(&s);
+}
+
+/* The phantom centre against dry, third octaves. */
+static int svg_centre(const char *dir, const struct result *r)
+{
+	const double x0 = SVG_LEFT, x1 = SVG_W - SVG_RIGHT, y0 = 40, y1 = 340, lo = -12, hi = 12;
+	const double f_top = fmin(20000.0, 0.45 * r->rate);
+	struct svg s;
+	bool pen = false;
+
+	if (svg_open(&s, dir, "centre.svg", y1 + 60,
+			"Centre (L = R) colouration re dry, third octaves (dB)") < 0)
+		return -1;
+	svg_frame(s.f, x0, x1, y0, y1, lo, hi, 3.0, " dB");
+	svg_freq_axis(s.f, f_top, x0, x1, y0, y1);
+	fputs("<path fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" d=\"", s.f);
+	for (uint32_t i = 0; i < IEM_ANALYSIS_THIRDS; i++) {
+		double f = iem_analysis_third_hz(i), v = r->a.centre_db[i];
+		if (!isfinite(v) || f < 20.0 || f > f_top) {
+			pen = false;
+			continue;
+		}
+		v = fmin(fmax(v, lo), hi);
+		fprintf(s.f, "%s%.1f %.1f ", pen ? "L" : "M", log_x(f, f_top, x0, x1),
+				y1 - (v - lo) / (hi - lo) * (y1 - y0));
+		pen = true;
+	}
+	fputs("\"/>\n", s.f);
+	return svg_close(&s);
+}
+
+/* The room from above: the front wall at the top, the listener's left on
+ * the left; speakers, listener and the first-order reflections off the
+ * four walls (floor and ceiling lie on the direct path seen from above). */
+static int svg_room(const char *dir, const struct result *r)
+{
+	const struct iem_params *p = &r->params;
+	const struct iem_room_info *in = &r->room;
+	const double W = p->room_width, D = p->room_depth;
+	const double scale = fmin((SVG_W - 2 * SVG_LEFT) / W, 520.0 / D), x0 = (SVG_W - W * scale) / 2, y0 = 50;
+	struct svg s;
+
+	/* plan coordinates: room x (depth, to the front wall), y (width, left) */
+#define PX(y) (x0 + (W - (y)) * scale)
+#define PY(x) (y0 + (D - (x)) * scale)
+	if (svg_open(&s, dir, "room.svg", y0 + D * scale + 50,
+			"The room from above: speakers, listener, first-order reflections") < 0)
+		return -1;
+	fprintf(s.f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f7f7f7\" "
+		"stroke=\"black\" stroke-width=\"2\"/>\n", x0, y0, W * scale, D * scale);
+	fprintf(s.f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">front wall (%g x %g x %g m)</text>\n",
+			x0 + W * scale / 2, y0 - 6, W, D, p->room_height);
+	const double *lx = in->listener;
+	for (int sp = 0; sp < 2; sp++) {
+		const double *sx = in->speaker[sp];
+		/* images in the four walls: x = 0, x = D, y = 0, y = W */
+		const double img[4][2] = {
+			{ -sx[0], sx[1] }, { 2 * D - sx[0], sx[1] }, { sx[0], -sx[1] }, { sx[0], 2 * W - sx[1] },
+		};
+		for (int w = 0; w < 4; w++) {
+			/* where the line image -> listener crosses the wall */
+			double t, hx, hy;
+			if (w < 2) {
+				double wall = w == 0 ? 0.0 : D;
+				t = (wall - img[w][0]) / (lx[0] - img[w][0]);
+			} else {
+				double wall = w == 2 ? 0.0 : W;
+				t = (wall - img[w][1]) / (lx[1] - img[w][1]);
+			}
+			hx = img[w][0] + t * (lx[0] - img[w][0]);
+			hy = img[w][1] + t * (lx[1] - img[w][1]);
+			fprintf(s.f, "<polyline fill=\"none\" stroke=\"%s\" stroke-dasharray=\"4 3\" "
+				"points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", path_colour[sp],
+					PX(sx[1]), PY(sx[0]), PX(hy), PY(hx), PX(lx[1]), PY(lx[0]));
+		}
+		fprintf(s.f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
+				PX(sx[1]), PY(sx[0]), PX(lx[1]), PY(lx[0]), path_colour[sp]);
+		fprintf(s.f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
+				PX(sx[1]) - 7, PY(sx[0]) - 7, path_colour[sp], PX(sx[1]), PY(sx[0]) - 12,
+				sp ? "R" : "L");
+	}
+	fprintf(s.f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"9\" fill=\"white\" stroke=\"black\" stroke-width=\"2\"/>"
+		"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">listener</text>\n",
+			PX(lx[1]), PY(lx[0]), PX(lx[1]), PY(lx[0]) + 26);
+#undef PX
+#undef PY
+	return svg_close(&s);
+}
+
+static int analyze_svg(const char *dir, const struct result *r)
+{
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+		say_error("%s: cannot create: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (svg_brir(dir, r) < 0 || svg_magnitude(dir, r) < 0 || svg_centre(dir, r) < 0)
+		return -1;
+	if (r->have_room && svg_room(dir, r) < 0)
+		return -1;
+	return 0;
+}
+
 /* ---- command line ------------------------------------------------------------ */
 
 static void parse_args(struct options *o, int argc, char **argv)
@@ -528,6 +820,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "brir", required_argument, NULL, 'b' },
 		{ "set", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "svg", required_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -572,6 +865,13 @@ static void parse_args(struct options *o, int argc, char **argv)
 			o->rate = (uint32_t)v;
 			break;
 		}
+		case 'g':
+			if (o->svg_dir)
+				usage_error("--svg given twice");
+			if (optarg[0] == '\0')
+				usage_error("--svg wants a directory");
+			o->svg_dir = optarg;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -621,6 +921,8 @@ int main(int argc, char **argv)
 		print_json(&r);
 	else
 		print_text(&r);
+	if (o.svg_dir && analyze_svg(o.svg_dir, &r) < 0)
+		goto done;
 	res = 0;
 done:
 	result_free(&r);
