@@ -24,9 +24,10 @@ packages=(
 )
 
 # Wanted by the tests but not needed to build or run: clang with its
-# libFuzzer runtime, for the short fuzzing runs. Installed when the
-# distribution has them; their absence only skips those runs.
-optional_packages=(clang libclang-rt-dev)
+# libFuzzer runtime, for the short fuzzing runs; libbs2b, the reference
+# the crossfeed is checked against. Installed when the distribution has
+# them; their absence only skips those checks.
+optional_packages=(clang libclang-rt-dev libbs2b-dev)
 
 log() { printf 'iemstage: %s\n' "$*" >&2; }
 

@@ -755,6 +755,134 @@ IEM_EXPORT uint32_t iem_crossfeed_length(const struct iem_crossfeed *cf);
  * (L -> R) responses; either may be NULL. */
 IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, float *cross, uint32_t n);
 
+/* ---- analysis: soundstage metrics ----------------------------------------- */
+
+/*
+ * Objective figures of a stage (dsp-reference §5), from its 2 x 2 response
+ * set or from rendered stereo signals. How each is measured:
+ *
+ *   ITD: r(k) = sum l[i] r[i + k] over |k| <= ceil(1 ms fs) of the ear
+ *        signals after two cascaded RBJ low-passes (Q 1/sqrt 2) at
+ *        lowpass_hz (IEM_ANALYSIS_ITD_LOWPASS; 0: broadband); the argmax
+ *        of r (not |r|), refined by a 3-point parabola. Positive: the
+ *        right ear lags, a source on the left (dsp-reference §3.4).
+ *   ILD: 10 log10 of the left ear's energy over the right's; per octave,
+ *        the energies of the FFT bins in [fc / sqrt 2, fc sqrt 2].
+ *   IACC: max |IACF(tau)| over |tau| <= 1 ms (ISO 3382-1). For a response
+ *        set it is the IACF that uncorrelated white noise on the two
+ *        inputs gives in expectation, sum over speakers s of the ears'
+ *        cross-correlation, over the energies summed the same way (§5.1):
+ *        exact, so the same set gives the same figure on every machine.
+ *        Bands are ideal (zero-phase, brick-wall) octaves applied to the
+ *        windowed responses. Early: 0 … 80 ms after the direct sound (from
+ *        1 ms before its peak, the HRIR's own onset); E3: the mean of the
+ *        early IACC in the 500, 1000 and 2000 Hz octaves.
+ *   Direct sound: the peak of the speaker's binaural energy envelope (l^2 +
+ *        r^2 smoothed by a 1 ms triangle); it is everything up to
+ *        IEM_ANALYSIS_DIRECT_MS after that peak (§5.4's Delta; a head's own
+ *        response, pinna and shoulder, lies within it).
+ *   DRR: energy up to the direct sound's end over the energy after it;
+ *        C50: up to 50 ms after the peak over the rest. Both ears summed.
+ *   Reflections: the envelope's local maxima (each the largest within
+ *        +-1 ms) from the direct sound's end to 50 ms after its peak, at
+ *        most IEM_ANALYSIS_REFLECTION_FLOOR dB below the direct peak, in
+ *        order of arrival: delay after the direct peak and level re it.
+ *        Late-tail noise above the floor shows up as peaks too.
+ *   Centre colouration: the phantom centre (L = R: H_LL + H_RL at the
+ *        left ear, H_LR + H_RR at the right), power averaged over the
+ *        ears and over the bins of each third octave, in dB re the dry
+ *        signal (0 dB: as loud as the input, at the ear).
+ */
+#define IEM_ANALYSIS_OCTAVES		8	/* ILD bands: 125 Hz … 16 kHz */
+#define IEM_ANALYSIS_THIRDS		31	/* 1000 2^(k/3) Hz, k = -17 … 13: 19.7 Hz … 20.2 kHz */
+#define IEM_ANALYSIS_THIRD_FIRST	(-17)
+#define IEM_ANALYSIS_MAX_REFLECTIONS	8
+#define IEM_ANALYSIS_ITD_LOWPASS	1500.0	/* Hz */
+#define IEM_ANALYSIS_ITD_MAX_MS		1.0
+#define IEM_ANALYSIS_EARLY_MS		80.0
+#define IEM_ANALYSIS_DIRECT_MS		2.5
+#define IEM_ANALYSIS_REFLECTION_FLOOR	20.0	/* dB below the direct sound */
+
+struct iem_reflection {
+	double delay_ms;	/* after the direct sound's peak */
+	double level_db;	/* envelope peak re the direct sound's */
+};
+
+/* One virtual speaker (one input) as heard at both ears. Figures that do
+ * not exist (an ear that hears nothing, a band above 0.45 fs) are NAN;
+ * an ILD with one silent ear is +-INFINITY. */
+struct iem_speaker_analysis {
+	double itd_us;		/* the whole response */
+	double itd_direct_us;	/* the direct sound alone: up to its end */
+	double ild_db;
+	double ild_octave_db[IEM_ANALYSIS_OCTAVES];
+	double direct_ms;	/* the direct sound's peak, ms from the response's start */
+	double drr_db;
+	double c50_db;
+	uint32_t n_reflections;
+	struct iem_reflection reflection[IEM_ANALYSIS_MAX_REFLECTIONS];
+};
+
+struct iem_analysis {
+	uint32_t rate;
+	uint32_t length;			/* taps of the set */
+	struct iem_speaker_analysis speaker[2];	/* left, right input */
+	/* uncorrelated noise on the two inputs */
+	double iacc;				/* broadband, the whole response */
+	double iacc_e;				/* broadband, early */
+	double iacc_e_band[3];			/* early, octaves 500, 1000, 2000 Hz */
+	double iacc_e3;				/* their mean */
+	/* centred sound (L = R) */
+	double mono_itd_us;
+	double mono_ild_db;
+	double mono_iacc;			/* broadband, the whole response */
+	double mono_iacc_e;			/* broadband, early */
+	double mono_iacc_e3;			/* as iacc_e3 */
+	double centre_db[IEM_ANALYSIS_THIRDS];	/* colouration re dry */
+	double centre_max_db;			/* the largest |deviation|, signed, */
+	double centre_max_hz;			/* … and where, thirds 100 Hz … 10 kHz */
+	double centre_rms_db;			/* rms of those bands */
+};
+
+/* RT-safe: yes. Centre of third-octave band i (0 … IEM_ANALYSIS_THIRDS - 1)
+ * and of ILD octave band i (0 … IEM_ANALYSIS_OCTAVES - 1), Hz. */
+IEM_EXPORT double iem_analysis_third_hz(uint32_t i);
+IEM_EXPORT double iem_analysis_octave_hz(uint32_t i);
+
+/* RT-safe: yes. Gaussian noise of unit variance, deterministic: the same
+ * *state gives the same samples everywhere (xorshift64*, Box-Muller).
+ * *state is any value (0 is taken as another fixed seed) and advances. */
+IEM_EXPORT void iem_analysis_noise(uint64_t *state, float *out, uint32_t n);
+
+/* RT-safe: no (allocates). The ITD of two ear signals (an HRIR pair, a
+ * rendered output), in microseconds; lowpass_hz 0 for broadband. -EINVAL
+ * (bad arguments, non-finite samples), -ENODATA (an ear is silent, or
+ * the correlation has no positive peak), -ENOMEM. */
+IEM_EXPORT int iem_analysis_itd(const float *left, const float *right, uint32_t n,
+		uint32_t rate, double lowpass_hz, double *itd_us);
+
+/* RT-safe: no (allocates, plans FFTs). IACC of two ear signals, in the
+ * band f_lo … f_hi Hz (both 0: broadband); lag_us, when not NULL, gets
+ * where |IACF| peaks (positive: the right ear lags). -EINVAL, -ENODATA
+ * (a silent ear or band), -E2BIG (n above IEM_CONV_MAX_TAPS), -ENOMEM. */
+IEM_EXPORT int iem_analysis_iacc(const float *left, const float *right, uint32_t n,
+		uint32_t rate, double f_lo, double f_hi, double *iacc, double *lag_us);
+
+/* RT-safe: no (allocates, plans FFTs). Level in dB (re 1) of the response
+ * a (+ b when not NULL), n taps at rate, at each of count frequencies:
+ * the power mean over the FFT bins within freq * 2^(+-width_oct / 2), or
+ * the nearest bin when none is (width_oct 0: the bin itself). A band
+ * reaching above rate / 2 is NAN. -EINVAL, -E2BIG, -ENOMEM. */
+IEM_EXPORT int iem_analysis_levels(const float *a, const float *b, uint32_t n, uint32_t rate,
+		const double *freq, uint32_t count, double width_oct, double *db);
+
+/* RT-safe: no (allocates, plans FFTs; tens of milliseconds for a 2 s set
+ * at 48 kHz). Every figure of struct iem_analysis for a 2 x 2 set (taps
+ * { LL, RL, LR, RR }, NULL paths silent) at rate. -EINVAL (not 2 x 2, no
+ * taps, non-finite, silent; a bad rate), -E2BIG (above
+ * IEM_CONV_MAX_TAPS), -ENOMEM. */
+IEM_EXPORT int iem_analysis_run(const struct iem_ir *ir, uint32_t rate, struct iem_analysis *a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,9 @@
  * The crossfeed against libbs2b 3.1.0 as measured on Debian 12
  * (dsp-reference §1.1, §1.2): its coefficients for the three presets at
  * 44.1 and 48 kHz, its first 64 output samples for an impulse, its
- * levels; and the chain with stage.mode = crossfeed.
+ * levels; the impulse responses of the three presets against libbs2b
+ * itself, when it is installed (Debian's libbs2b-dev); and the chain with
+ * stage.mode = crossfeed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +13,10 @@
 
 #include "iem-test.h"
 #include "iem-test-dsp.h"
+
+#if IEM_HAVE_BS2B
+#include <bs2b.h>
+#endif
 
 /* bs2b_cross_feed_d(), default preset, 48 kHz, impulse on L: (L, R) out */
 static const double reference[64][2] = {
@@ -176,6 +182,69 @@ static void test_presets(void)
 			"fcut and feed outside bs2b's ranges are refused");
 }
 
+/* Both responses of each preset at 44.1 and 48 kHz against
+ * bs2b_cross_feed_d() run on an impulse (no clipping: its peak output is
+ * 0.79 for the default preset), to the end of our responses. */
+static void test_libbs2b(void)
+{
+#if IEM_HAVE_BS2B
+	static const struct {
+		enum iem_crossfeed_preset preset;
+		uint32_t level;
+		const char *name;
+	} presets[] = {
+		{ IEM_CROSSFEED_DEFAULT, BS2B_DEFAULT_CLEVEL, "default" },
+		{ IEM_CROSSFEED_CMOY, BS2B_CMOY_CLEVEL, "cmoy" },
+		{ IEM_CROSSFEED_JMEIER, BS2B_JMEIER_CLEVEL, "jmeier" },
+	};
+	static const uint32_t rates[] = { 44100, 48000 };
+	char line[512];
+	size_t len = 0;
+	double worst = 0.0;
+	bool ok = true;
+
+	for (size_t i = 0; i < 3; i++) {
+		for (size_t k = 0; k < 2; k++) {
+			struct iem_crossfeed cf;
+			double fcut, feed, here = 0.0;
+			ok &= iem_crossfeed_preset_levels(presets[i].preset, &fcut, &feed) == 0;
+			ok &= iem_crossfeed_design(&cf, fcut, feed, rates[k]) == 0;
+			uint32_t n = iem_crossfeed_length(&cf);
+			float *d = test_alloc(n, sizeof(float)), *x = test_alloc(n, sizeof(float));
+			double *frames = test_alloc(2 * (size_t)n, sizeof(double));
+			iem_crossfeed_ir(&cf, d, x, n);
+
+			t_bs2bdp b = bs2b_open();
+			if (b == NULL) {
+				check(false, "bs2b_open()");
+				return;
+			}
+			bs2b_set_srate(b, rates[k]);
+			bs2b_set_level(b, presets[i].level);
+			bs2b_clear(b);
+			frames[0] = 1.0;	/* an impulse on L: (L, R) = (direct, cross) */
+			bs2b_cross_feed_d(b, frames, (int)n);
+			bs2b_close(b);
+			for (uint32_t j = 0; j < n; j++) {
+				here = fmax(here, fabs(d[j] - frames[2 * j]));
+				here = fmax(here, fabs(x[j] - frames[2 * j + 1]));
+			}
+			worst = fmax(worst, here);
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s/%u %.1e",
+					presets[i].name, rates[k], here);
+			free(d);
+			free(x);
+			free(frames);
+		}
+	}
+	check(ok && worst <= 1e-6, "impulse responses against libbs2b %s, both paths to -140 dB "
+			"(largest difference, float against libbs2b's double):%s", bs2b_runtime_version(), line);
+#else
+	printf("ok %u - # SKIP libbs2b is not installed (Debian: libbs2b-dev); "
+			"the §1.2 table above stands in for it\n", ++iem_test_count);
+#endif
+}
+
 /* stage.mode = crossfeed through the chain: its impulse response is the
  * crossfeed's, unscaled. */
 static void test_chain(void)
@@ -230,6 +299,7 @@ int main(void)
 {
 	test_reference_ir();
 	test_presets();
+	test_libbs2b();
 	test_chain();
 	return iem_test_done();
 }

