@@ -193,4 +193,23 @@ int iem_profile_store_resolve(const struct iem_profile_store *s, const struct ie
 int iem_profile_store_resolve_with(const struct iem_profile_store *s, const struct iem_profile *p,
 		const char *listening, struct iem_params *params, struct iem_profile_error *err);
 
+/* ---- the tools' --profile argument ------------------------------------ */
+
+struct iem_profile_summary {
+	char id[IEM_PROFILE_ID_MAX + 1];
+	enum iem_profile_kind kind;
+	char listening[IEM_PROFILE_ID_MAX + 1];
+	bool process;
+};
+
+/* arg is a file when it has a '/' or ends in .json, else an id from the
+ * default search path; listening presets a device profile names come from
+ * the search path either way. On success params holds the resolved profile
+ * and summary (when not NULL) what it was. On failure a negative errno and
+ * err gets one line: the profile's "file:line:column: pointer: message", or
+ * why it was not found. Errors of other files in the search path are not
+ * reported. */
+int iem_profile_resolve_arg(const char *arg, struct iem_params *params,
+		struct iem_profile_summary *summary, char *err, size_t size);
+
 #endif /* IEM_PROFILE_H */

@@ -32,8 +32,7 @@
 #define RELOAD_DEBOUNCE_USEC	200000u
 #define STRING_ARG_MAX		256
 
-static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_msg(const char *fmt, ...)
+void log_msg(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("iemstaged: ", stderr);

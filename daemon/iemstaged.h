@@ -105,6 +105,8 @@ struct daemon {
 };
 
 uint64_t now_usec(void);
+/* One line on stderr (the journal, under systemd), "iemstaged: " first. */
+void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* devices.c */
 int pw_connect(struct daemon *d);

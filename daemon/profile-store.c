@@ -641,3 +641,78 @@ fail:
 	close(dfd);
 	return r;
 }
+
+/* ---- the tools' --profile argument ------------------------------------ */
+
+struct arg_errors {
+	const char *id;
+	char *err;
+	size_t size;
+	bool reported;
+};
+
+static void on_arg_error(void *data, const struct iem_profile_error *e)
+{
+	struct arg_errors *ae = data;
+	const char *base = strrchr(e->file, '/');
+	size_t n = strlen(ae->id);
+
+	base = base ? base + 1 : e->file;
+	if (ae->reported || n == 0 || strncmp(base, ae->id, n) != 0 || strcmp(base + n, ".json") != 0)
+		return;
+	iem_profile_error_format(e, ae->err, ae->size);
+	ae->reported = true;
+}
+
+int iem_profile_resolve_arg(const char *arg, struct iem_params *params,
+		struct iem_profile_summary *summary, char *err, size_t size)
+{
+	size_t len = strlen(arg);
+	bool is_file = strchr(arg, '/') != NULL || (len > 5 && strcmp(arg + len - 5, ".json") == 0);
+	struct arg_errors ae = { .id = is_file ? "" : arg, .err = err, .size = size };
+	struct iem_profile_store *store;
+	struct iem_profile *own = NULL;
+	const struct iem_profile *prof;
+	struct iem_profile_error e;
+	int r;
+
+	store = iem_profile_store_new(NULL);
+	if (store == NULL) {
+		snprintf(err, size, "%s", strerror(errno));
+		return -ENOMEM;
+	}
+	iem_profile_store_reload(store, on_arg_error, &ae);
+	if (is_file) {
+		if ((r = iem_profile_load(arg, &own, &e)) < 0) {
+			iem_profile_error_format(&e, err, size);
+			goto done;
+		}
+		prof = own;
+	} else if (!iem_profile_id_valid(arg)) {
+		snprintf(err, size, "--profile: '%s' is neither a file nor a profile id", arg);
+		r = -EINVAL;
+		goto done;
+	} else if ((prof = iem_profile_store_get(store, arg)) == NULL) {
+		if (!ae.reported)
+			snprintf(err, size,
+					"no profile '%s' in the search path (see the README's Profiles section)",
+					arg);
+		r = -ENOENT;
+		goto done;
+	}
+	if ((r = iem_profile_store_resolve(store, prof, params, &e)) < 0) {
+		iem_profile_error_format(&e, err, size);
+		goto done;
+	}
+	if (summary != NULL) {
+		snprintf(summary->id, sizeof(summary->id), "%s", prof->id);
+		snprintf(summary->listening, sizeof(summary->listening), "%s", prof->listening);
+		summary->kind = prof->kind;
+		summary->process = prof->process;
+	}
+	r = 0;
+done:
+	iem_profile_free(own);
+	iem_profile_store_free(store);
+	return r;
+}

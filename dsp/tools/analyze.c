@@ -118,78 +118,16 @@ static void print_help(void)
 
 /* ---- parameters (as iemstage-render takes them) ------------------------------ */
 
-struct profile_errors {
-	const char *id;
-	bool reported;
-};
-
-/* Errors of other profiles in the search path are none of this run's
- * business; the one asked for is. */
-static void on_profile_error(void *data, const struct iem_profile_error *e)
-{
-	struct profile_errors *pe = data;
-	const char *base = strrchr(e->file, '/');
-	char msg[2048];
-	size_t n = strlen(pe->id);
-
-	base = base ? base + 1 : e->file;
-	if (strncmp(base, pe->id, n) != 0 || strcmp(base + n, ".json") != 0)
-		return;
-	iem_profile_error_format(e, msg, sizeof(msg));
-	say_error("%s", msg);
-	pe->reported = true;
-}
-
-/* --profile FILE|ID: a file when it has a '/' or ends in .json, else an id
- * from the search path. */
+/* --profile FILE|ID (the profile library's rules and messages). */
 static int load_profile(const char *arg, struct iem_params *p)
 {
-	size_t len = strlen(arg);
-	bool is_file = strchr(arg, '/') != NULL || (len > 5 && strcmp(arg + len - 5, ".json") == 0);
-	struct profile_errors pe = { .id = is_file ? "" : arg };
-	struct iem_profile_store *store;
-	struct iem_profile *own = NULL;
-	const struct iem_profile *prof;
-	struct iem_profile_error err;
-	char msg[2048];
-	int res = -1;
+	char err[2048];
 
-	store = iem_profile_store_new(NULL);
-	if (store == NULL) {
-		say_error("%s", strerror(errno));
+	if (iem_profile_resolve_arg(arg, p, NULL, err, sizeof(err)) < 0) {
+		say_error("%s", err);
 		return -1;
 	}
-	iem_profile_store_reload(store, on_profile_error, &pe);
-	if (is_file) {
-		if (iem_profile_load(arg, &own, &err) < 0) {
-			iem_profile_error_format(&err, msg, sizeof(msg));
-			say_error("%s", msg);
-			goto done;
-		}
-		prof = own;
-	} else {
-		if (!iem_profile_id_valid(arg)) {
-			say_error("--profile: '%s' is neither a file nor a profile id", arg);
-			goto done;
-		}
-		prof = iem_profile_store_get(store, arg);
-		if (prof == NULL) {
-			if (!pe.reported)
-				say_error("no profile '%s' in the search path (see the README's Profiles section)",
-						arg);
-			goto done;
-		}
-	}
-	if (iem_profile_store_resolve(store, prof, p, &err) < 0) {
-		iem_profile_error_format(&err, msg, sizeof(msg));
-		say_error("%s", msg);
-		goto done;
-	}
-	res = 0;
-done:
-	iem_profile_free(own);
-	iem_profile_store_free(store);
-	return res;
+	return 0;
 }
 
 static int apply_sets(const struct options *o, struct iem_params *p)

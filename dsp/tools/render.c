@@ -543,86 +543,23 @@ done:
 	return res;
 }
 
-struct profile_errors {
-	const char *id;
-	bool reported;
-};
-
-/* Errors of other profiles in the search path are none of this run's
- * business; the one asked for is. */
-static void on_profile_error(void *data, const struct iem_profile_error *e)
-{
-	struct profile_errors *pe = data;
-	const char *base = strrchr(e->file, '/');
-	char msg[2048];
-	size_t n = strlen(pe->id);
-
-	base = base ? base + 1 : e->file;
-	if (strncmp(base, pe->id, n) != 0 || strcmp(base + n, ".json") != 0)
-		return;
-	iem_profile_error_format(e, msg, sizeof(msg));
-	say_error("%s", msg);
-	pe->reported = true;
-}
-
-/* --profile FILE|ID: a file when it has a '/' or ends in .json, else an id
- * from the search path. Listening presets named by a device profile come
- * from the search path either way. */
+/* --profile FILE|ID (the profile library's rules and messages). */
 static int load_profile(const struct options *o, struct iem_params *p)
 {
-	const char *arg = o->profile;
-	size_t len = strlen(arg);
-	bool is_file = strchr(arg, '/') != NULL || (len > 5 && strcmp(arg + len - 5, ".json") == 0);
-	struct profile_errors pe = { .id = is_file ? "" : arg };
-	struct iem_profile_store *store;
-	struct iem_profile *own = NULL;
-	const struct iem_profile *prof;
-	struct iem_profile_error err;
-	char msg[2048];
-	int res = -1;
+	struct iem_profile_summary sum;
+	char err[2048];
 
-	store = iem_profile_store_new(NULL);
-	if (store == NULL) {
-		say_error("%s", strerror(errno));
+	if (iem_profile_resolve_arg(o->profile, p, &sum, err, sizeof(err)) < 0) {
+		say_error("%s", err);
 		return -1;
 	}
-	iem_profile_store_reload(store, on_profile_error, &pe);
-	if (is_file) {
-		if (iem_profile_load(arg, &own, &err) < 0) {
-			iem_profile_error_format(&err, msg, sizeof(msg));
-			say_error("%s", msg);
-			goto done;
-		}
-		prof = own;
-	} else {
-		if (!iem_profile_id_valid(arg)) {
-			say_error("--profile: '%s' is neither a file nor a profile id", arg);
-			goto done;
-		}
-		prof = iem_profile_store_get(store, arg);
-		if (prof == NULL) {
-			if (!pe.reported)
-				say_error("no profile '%s' in the search path (see the README's Profiles section)",
-						arg);
-			goto done;
-		}
-	}
-	if (iem_profile_store_resolve(store, prof, p, &err) < 0) {
-		iem_profile_error_format(&err, msg, sizeof(msg));
-		say_error("%s", msg);
-		goto done;
-	}
 	if (!o->quiet) {
-		printf("profile:  %s (%s%s%s)\n", prof->id, iem_profile_kind_name(prof->kind),
-				prof->listening[0] ? ", listening preset " : "", prof->listening);
-		if (prof->kind == IEM_PROFILE_DEFAULTS && !prof->process)
+		printf("profile:  %s (%s%s%s)\n", sum.id, iem_profile_kind_name(sum.kind),
+				sum.listening[0] ? ", listening preset " : "", sum.listening);
+		if (sum.kind == IEM_PROFILE_DEFAULTS && !sum.process)
 			printf("          a defaults profile that leaves audio untouched\n");
 	}
-	res = 0;
-done:
-	iem_profile_free(own);
-	iem_profile_store_free(store);
-	return res;
+	return 0;
 }
 
 /* Each --set, in command-line order, after the EQ file. */
