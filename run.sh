@@ -80,6 +80,7 @@ if timeout 2 pw-cli info 0 >/dev/null 2>&1 && [ -n "${DBUS_SESSION_BUS_ADDRESS:-
 	profile matches stay untouched. In another terminal:
 
 	  busctl --user call org.iemstage1 /org/iemstage1 org.iemstage1.Manager ListDevices
+	  build/daemon/iemstagectl status
 
 	EOF
 	if [ "$interactive" = 1 ]; then
@@ -157,6 +158,9 @@ applied simulated-iem.json to the simulated IEM: its virtual sink
   busctl --user call -- org.iemstage1 /org/iemstage1 org.iemstage1.Manager SetParameter ssv simulated-usb-iem stage.angle d 40
   busctl --user call org.iemstage1 /org/iemstage1 org.iemstage1.Manager GetParameters s simulated-usb-iem
   busctl --user monitor org.iemstage1
+  build/daemon/iemstagectl status             # the same, as commands
+  build/daemon/iemstagectl set simulated-usb-iem stage.mode crossfeed
+  build/daemon/iemstagectl monitor
   pw-play $demo/demo-dry.wav      # plays through the chain into the simulated IEM
 
 Devices now:

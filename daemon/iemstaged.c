@@ -760,6 +760,12 @@ static int method_set_bypass(sd_bus_message *m, void *userdata, sd_bus_error *er
 	r = device_set_params(dev, &next, err, sizeof(err));
 	if (r < 0)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "%s", err);
+	if (r > 0) {
+		char *path = NULL;
+		if (sd_bus_path_encode(BUS_DEVICE_PREFIX, dev->id, &path) >= 0)
+			sd_bus_emit_properties_changed(d->bus, path, BUS_DEVICE, "Bypass", NULL);
+		free(path);
+	}
 	return sd_bus_reply_method_return(m, NULL);
 }
 

@@ -561,6 +561,16 @@ else
 		"- in the file, + in the running daemon:" "$out"
 fi
 
+dev_xml=$top/config/dbus/org.iemstage1.Device.xml
+if timeout 5 busctl --user introspect --xml-interface org.iemstage1 /org/iemstage1/device/usb_2diem_2d1 \
+	>"$tmp/live-dev.xml" 2>&1 &&
+   out=$(python3 "$top/tests/lib/introspect-diff.py" org.iemstage1.Device "$dev_xml" "$tmp/live-dev.xml" 2>&1); then
+	ok "config/dbus/org.iemstage1.Device.xml is the device objects' interface, exactly"
+else
+	not_ok "config/dbus/org.iemstage1.Device.xml is the device objects' interface, exactly" \
+		"- in the file, + in the running daemon:" "$out" "$(head -5 "$tmp/live-dev.xml")"
+fi
+
 # ---- the daemon stops: monitor sees it; exit 3 ----------------------------------------------
 
 iem_daemon_stop

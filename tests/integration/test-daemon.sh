@@ -15,19 +15,21 @@
 #   keeping the previous version with ProfileError naming file:line:column;
 #   argument errors; apply latency over repeated plug-ins (p50, p95).
 #
-#   tests/integration/test-daemon.sh IEMSTAGED RENDER MODULE_DIR SYSTEM_MODULEDIR ROUTE_DEVICE
+#   tests/integration/test-daemon.sh IEMSTAGED RENDER MODULE_DIR SYSTEM_MODULEDIR ROUTE_DEVICE BUS_BURST
 #
+# BUS_BURST is tests/integration/iem-bus-burst: many calls on one connection.
 # ROUTE_DEVICE is tests/integration/iem-route-device: a built-in card whose
 # active output Route a line on its stdin switches (the headphone jack).
 
 set -uo pipefail
 
-usage="usage: $0 iemstaged iemstage-render module-dir pipewire-moduledir iem-route-device"
+usage="usage: $0 iemstaged iemstage-render module-dir pipewire-moduledir iem-route-device iem-bus-burst"
 daemon=${1:?$usage}
 render=${2:?$usage}
 module_dir=${3:?$usage}
 system_moduledir=${4:?$usage}
 route_device=${5:?$usage}
+bus_burst=${6:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 session=$top/build-aux/pw-session.sh
@@ -335,6 +337,16 @@ if [ "$got" = '"bypass" b true' ]; then
 	ok "SetBypass"
 else
 	not_ok "SetBypass" "$got"
+fi
+
+# One sender calling far faster than anyone needs is slowed down; another
+# sender is not.
+got=$("$bus_burst" usb-iem-1 100 2>&1)
+other=$(call SetBypass sb usb-iem-1 false 2>&1)
+if awk '{ exit !($1 == "calls" && $4 >= 40 && $6 >= 30 && $8 == 0) }' <<<"$got" && [ -z "$other" ]; then
+	ok "rate limit: 100 calls back to back from one sender: $got; another sender still gets through"
+else
+	not_ok "rate limit: a burst from one sender is limited, another sender is not" "$got" "$other"
 fi
 
 # ---- a bad profile edit ----------------------------------------------------------------
