@@ -67,7 +67,7 @@ if ! iem_session_start "$dir" >"$tmp/session.out" 2>&1; then
 fi
 export PIPEWIRE_MODULE_DIR=$module_dir:$system_moduledir
 export IEMSTAGE_PROFILE_PATH=$tmp/profiles
-mkdir -p "$tmp/profiles" "$tmp/work"
+mkdir -p "$tmp/profiles" "$tmp/files"
 
 cat >"$tmp/profiles/usb-iem.json" <<'JSON'
 {
@@ -425,13 +425,13 @@ if [ "$rc" = 0 ] && json 'd == {}'; then ok "reload --json: {}"; else fail "relo
 
 # ---- save, import, fit: the daemon may not have them yet ---------------------------------
 
-cp "$top/config/eq/demo-ParametricEQ.txt" "$tmp/work/eq.txt"
+cp "$top/config/eq/demo-ParametricEQ.txt" "$tmp/files/eq.txt"
 # a measurement with a dip at 3 kHz, in AutoEq's columns
 awk 'BEGIN { print "frequency,raw"; for (i = 0; i <= 120; i++) {
 	f = 20 * exp(log(1000) * i / 120); x = log(f / 3000) / log(2)
-	printf "%.3f,%.3f\n", f, -4 * exp(-x * x * 4) } }' >"$tmp/work/measurement.csv"
-cp "$tmp/work/measurement.csv" "$tmp/work/target.csv"
-chmod 644 "$tmp"/work/*
+	printf "%.3f,%.3f\n", f, -4 * exp(-x * x * 4) } }' >"$tmp/files/measurement.csv"
+cp "$tmp/files/measurement.csv" "$tmp/files/target.csv"
+chmod 644 "$tmp"/files/*
 
 # writer WHAT MEMBER JSON-KEYS ARGS...: the command works (exit 0; prints
 # nothing or a file that exists; --json names its arguments and "path"),
@@ -470,29 +470,29 @@ else
 	not_ok "save: SaveProfile(s device, s id) on the bus" "$(grep SaveProfile "$tmp/bus.json")"
 fi
 # relative paths, from another directory than the daemon's
-cd "$tmp/work" || exit 1
+cd "$tmp/files" || exit 1
 writer "import FILE ID" ImportEq '["file", "id"]' import eq.txt imported-iem
-if wait_call ImportEq "t == 'ss' and a == ['$tmp/work/eq.txt', 'imported-iem']"; then
+if wait_call ImportEq "t == 'ss' and a == ['$tmp/files/eq.txt', 'imported-iem']"; then
 	ok "import: ImportEq(s path, s id) gets the file as an absolute path"
 else
 	not_ok "import: ImportEq(s path, s id) gets the file as an absolute path" "$(grep ImportEq "$tmp/bus.json")"
 fi
 writer "fit MEASUREMENT TARGET ID" FitEq '["measurement", "target", "id"]' \
 	fit measurement.csv harman-ie-2019 fitted-iem
-if wait_call FitEq "t == 'sss' and a == ['$tmp/work/measurement.csv', 'harman-ie-2019', 'fitted-iem']"; then
+if wait_call FitEq "t == 'sss' and a == ['$tmp/files/measurement.csv', 'harman-ie-2019', 'fitted-iem']"; then
 	ok "fit: FitEq(s measurement, s target, s id): an absolute path, a built-in target by name"
 else
 	not_ok "fit: FitEq(s measurement, s target, s id): an absolute path, a built-in target by name" \
 		"$(grep FitEq "$tmp/bus.json")"
 fi
 ctl fit ./measurement.csv ./target.csv fitted-iem-2
-if wait_call FitEq "a == ['$tmp/work/measurement.csv', '$tmp/work/target.csv', 'fitted-iem-2']"; then
+if wait_call FitEq "a == ['$tmp/files/measurement.csv', '$tmp/files/target.csv', 'fitted-iem-2']"; then
 	ok "fit: a target file as an absolute path"
 else
 	fail "fit: a target file as an absolute path" "$(grep FitEq "$tmp/bus.json")"
 fi
 ctl fit measurement.csv "" fitted-iem-3
-if wait_call FitEq "a == ['$tmp/work/measurement.csv', '', 'fitted-iem-3']"; then
+if wait_call FitEq "a == ['$tmp/files/measurement.csv', '', 'fitted-iem-3']"; then
 	ok "fit: an empty target stays empty (the daemon's default)"
 else
 	fail "fit: an empty target stays empty (the daemon's default)" "$(grep FitEq "$tmp/bus.json")"

@@ -32,6 +32,8 @@ route_device=${5:?$usage}
 bus_burst=${6:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
+# plug, unplug, node_id, wait_node, wait_no_node
+. "$top/tests/lib/iemstaged-session.sh"
 session=$top/build-aux/pw-session.sh
 wavtool=$top/tests/lib/wavtool.py
 
@@ -145,45 +147,6 @@ wait_signal()
 	done
 }
 
-# plug NAME DESCRIPTION PROPS: a null sink with those properties.
-plug()
-{
-	timeout 5 pw-cli create-node adapter "{ factory.name = support.null-audio-sink
-		node.name = $1 node.description = \"$2\" media.class = Audio/Sink
-		audio.position = [ FL FR ] object.linger = true $3 }" >/dev/null
-}
-
-node_id()
-{
-	timeout 5 pw-cli ls Node 2>/dev/null | awk -v n="node.name = \"$1\"" '
-		$1 == "id" { id = $2 + 0 } index($0, n) { print id; exit }'
-}
-
-unplug()
-{
-	local id
-	id=$(node_id "$1")
-	[ -n "$id" ] && timeout 5 pw-cli destroy "$id" >/dev/null
-}
-
-wait_node()
-{
-	local end=$(($(now_ms) + 5000))
-	while [ -z "$(node_id "$1")" ]; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
-
-wait_no_node()
-{
-	local end=$(($(now_ms) + 5000))
-	while [ -n "$(node_id "$1")" ]; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
-
 configured_default()
 {
 	timeout 5 pw-metadata 0 default.configured.audio.sink 2>/dev/null |
@@ -194,18 +157,14 @@ devices() { call ListDevices 2>&1; }
 
 # ---- start -------------------------------------------------------------------------
 
-"$daemon" >"$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
+if ! iem_daemon_start "$daemon" "$tmp/daemon.log"; then
+	children+=("$iem_daemon_pid")
+	not_ok "iemstaged owns org.iemstage1 on the session bus" "$(cat "$tmp/daemon.log")"
+	tap_done
+	exit 1
+fi
+daemon_pid=$iem_daemon_pid
 children+=("$daemon_pid")
-end=$(($(now_ms) + 10000))
-until timeout 2 busctl --user status org.iemstage1 >/dev/null 2>&1; do
-	if gone "$daemon_pid" || [ "$(now_ms)" -ge "$end" ]; then
-		not_ok "iemstaged owns org.iemstage1 on the session bus" "$(cat "$tmp/daemon.log")"
-		tap_done
-		exit 1
-	fi
-	sleep 0.05
-done
 ok "iemstaged owns org.iemstage1 on the session bus"
 
 got=$(prop Version)

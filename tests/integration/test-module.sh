@@ -116,57 +116,12 @@ show_logs()
 # ---- test signals and analysis (python3, standard library only) ----------
 
 cat >"$tmp/tool.py" <<-'EOF'
-	import json, math, re, struct, sys, wave
-
-	def write16(path, channels, frames, rate=48000):
-	    w = wave.open(path, "wb")
-	    w.setnchannels(channels)
-	    w.setsampwidth(2)
-	    w.setframerate(rate)
-	    w.writeframes(b"".join(struct.pack("<%dh" % channels, *f) for f in frames))
-	    w.close()
-
-	def read_wav(path):
-	    """Channels of a 16-bit PCM or 32-bit float WAV, as lists of floats."""
-	    with open(path, "rb") as f:
-	        data = f.read()
-	    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-	        sys.exit(f"{path}: not a RIFF/WAVE file")
-	    pos, fmt, body = 12, None, None
-	    while pos + 8 <= len(data):
-	        cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-	        chunk = data[pos + 8:pos + 8 + size]
-	        if cid == b"fmt ":
-	            tag, channels, rate = struct.unpack_from("<HHI", chunk)
-	            bits = struct.unpack_from("<H", chunk, 14)[0]
-	            if tag == 0xFFFE:
-	                tag = struct.unpack_from("<H", chunk, 24)[0]
-	            fmt = (tag, channels, rate, bits)
-	        elif cid == b"data":
-	            body = chunk
-	        pos += 8 + size + (size & 1)
-	    if fmt is None or body is None:
-	        sys.exit(f"{path}: no fmt or data chunk")
-	    tag, channels, rate, bits = fmt
-	    if (tag, bits) == (3, 32):
-	        v = struct.unpack("<%df" % (len(body) // 4), body[:len(body) // 4 * 4])
-	    elif (tag, bits) == (1, 16):
-	        v = [x / 32768.0 for x in struct.unpack("<%dh" % (len(body) // 2), body[:len(body) // 2 * 2])]
-	    else:
-	        sys.exit(f"{path}: not 16-bit PCM or 32-bit float (format {fmt})")
-	    frames = len(v) // channels
-	    return rate, [v[c:frames * channels:channels] for c in range(channels)]
+	import json, math, re, sys
+	# read_wav, write16, sine and level are tests/lib/wavtool.py's
+	from wavtool import level, read_wav, sine, write16
 
 	def db(x):
 	    return 20 * math.log10(x) if x > 0 else -math.inf
-
-	def sine(path, seconds, amplitude=0.25, freq=1000, rate=48000):
-	    """A stereo sine; 1 kHz at 48 kHz: 48-frame periods."""
-	    frames = []
-	    for i in range(int(seconds * rate)):
-	        s = round(amplitude * 32767 * math.sin(2 * math.pi * freq * i / rate))
-	        frames.append((s, s))
-	    write16(path, 2, frames)
 
 	def brir(d):
 	    """As tests/tools/test-render.sh: a 4-channel BRIR with one impulse
@@ -181,29 +136,6 @@ cat >"$tmp/tool.py" <<-'EOF'
 	    x[1000][0] = 16384
 	    x[3000][1] = 16384
 	    write16(d + "/impulses.wav", 2, x)
-
-	def level(played, recorded):
-	    """Steady-state RMS of each channel of the recording re the played
-	    file: whole periods from 0.1 s after the first sample above -60 dBFS
-	    to 0.1 s before the last."""
-	    _, a = read_wav(played)
-	    rate, b = read_wav(recorded)
-	    if len(b) != 2:
-	        sys.exit(f"{recorded}: {len(b)} channels")
-	    out = []
-	    for c in range(2):
-	        on = [i for i, x in enumerate(b[c]) if abs(x) > 1e-3]
-	        if not on:
-	            sys.exit(f"channel {c}: no signal in {len(b[c])} frames")
-	        start, end = on[0] + rate // 10, on[-1] - rate // 10
-	        n = (end - start) // 48 * 48
-	        if n < rate // 2:
-	            sys.exit(f"channel {c}: {n} steady frames, fewer than 0.5 s")
-	        pa = sum(x * x for x in a[c][:len(a[c]) // 48 * 48]) / (len(a[c]) // 48 * 48)
-	        pb = sum(x * x for x in b[c][start:start + n]) / n
-	        out.append(10 * math.log10(pb / pa) if pb > 0 else -math.inf)
-	        out.append(n / rate)
-	    print("%.3f %.3f %.2f" % (out[0], out[2], min(out[1], out[3])))
 
 	def peaks(path, rendered=None):
 	    """'frame:ear' of every sample above -40 dBFS, frames counted from the
@@ -293,7 +225,7 @@ cat >"$tmp/tool.py" <<-'EOF'
 	elif cmd == "prop-info":
 	    prop_info(sys.argv[2])
 	EOF
-tool() { python3 "$tmp/tool.py" "$@"; }
+tool() { PYTHONPATH="$top/tests/lib" python3 "$tmp/tool.py" "$@"; }
 
 sine=$tmp/sine.wav
 tool sine "$sine" 1.2

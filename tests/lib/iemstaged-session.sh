@@ -5,7 +5,7 @@
 # tap.sh. The session is build-aux/pw-session.sh's (its own bus, pipewire
 # and wireplumber); outputs are null sinks carrying the properties real
 # ones have, made with pw-cli create-node. tests/integration/test-daemon.sh
-# does the same by hand.
+# uses the sink helpers and starts its session and daemon itself.
 #
 #   iem_session_start DIR        start the session, export its environment
 #   iem_session_stop DIR
