@@ -247,15 +247,6 @@ static int variant_text(sd_bus_message *m, const struct iem_param_info *info, ch
 	return sd_bus_message_exit_container(m);
 }
 
-static int find_info(const char *name, struct iem_param_info *info)
-{
-	uint32_t n = iem_param_count();
-	for (uint32_t i = 0; i < n; i++)
-		if (iem_param_info(i, info) == 0 && strcmp(info->name, name) == 0)
-			return 0;
-	return -ENOENT;
-}
-
 static int append_param(sd_bus_message *reply, const struct iem_params *p,
 		const struct iem_param_info *info)
 {
@@ -674,7 +665,7 @@ static int method_set_parameter(sd_bus_message *m, void *userdata, sd_bus_error 
 		return r;
 	if ((r = check_string(error, "name", name)) < 0)
 		return r;
-	if (find_info(name, &info) < 0)
+	if (iem_param_find(name, &info) < 0)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidParameter",
 				"name: unknown parameter \"%s\" (iemstage-render --list-params)", name);
 	if ((r = variant_text(m, &info, text, sizeof(text), error)) < 0)

@@ -151,16 +151,6 @@ static int expect_string(struct ctx *c, const char *ptr, json_object *v, size_t 
 	return 0;
 }
 
-static int lookup_param(const char *name, struct iem_param_info *info)
-{
-	uint32_t n = iem_param_count();
-	for (uint32_t i = 0; i < n; i++) {
-		if (iem_param_info(i, info) == 0 && strcmp(info->name, name) == 0)
-			return 0;
-	}
-	return -ENOENT;
-}
-
 /* The keys of section "name" ("stage" → "mode, brir"). */
 static void section_keys(const char *section, char *buf, size_t size)
 {
@@ -282,7 +272,7 @@ static int set_param(struct ctx *c, const char *ptr, const char *name, json_obje
 	const char *s;
 	int r;
 
-	if (lookup_param(name, &info) < 0)
+	if (iem_param_find(name, &info) < 0)
 		return fail(c, ptr, true, "unknown parameter \"%s\"", name);
 
 	switch (info.type) {
@@ -356,7 +346,7 @@ static int check_section(struct ctx *c, const char *ptr, const char *section, js
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s.%s", section, key);
-		if (strchr(key, '.') != NULL || lookup_param(name, &info) < 0) {
+		if (strchr(key, '.') != NULL || iem_param_find(name, &info) < 0) {
 			section_keys(section, keys, sizeof(keys));
 			return fail(c, sub, true, "unknown member \"%s\" in \"%s\" (known: %s)",
 					key, section, keys);

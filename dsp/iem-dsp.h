@@ -211,6 +211,9 @@ IEM_EXPORT uint32_t iem_param_count(void);
 /* RT-safe: yes. Fills info for parameter index (0 … count-1); -ENOENT past
  * the end. */
 IEM_EXPORT int iem_param_info(uint32_t index, struct iem_param_info *info);
+/* RT-safe: yes. Fills info for the parameter called name; -ENOENT when
+ * there is none. */
+IEM_EXPORT int iem_param_find(const char *name, struct iem_param_info *info);
 
 /* ---- headroom -------------------------------------------------------- */
 

@@ -503,6 +503,21 @@ uint32_t iem_param_count(void)
 	return N_GLOBAL + IEM_MAX_BANDS * N_BAND_FIELDS;
 }
 
+int iem_param_find(const char *name, struct iem_param_info *info)
+{
+	const struct param_def *d;
+	int band;
+	uint32_t index;
+
+	if (name == NULL || (d = lookup(name, &band)) == NULL)
+		return -ENOENT;
+	if (band < 0)
+		index = (uint32_t)(d - global_defs);
+	else
+		index = N_GLOBAL + (uint32_t)band * N_BAND_FIELDS + (uint32_t)(d - band_defs);
+	return iem_param_info(index, info);
+}
+
 int iem_param_info(uint32_t index, struct iem_param_info *info)
 {
 	const struct param_def *d;

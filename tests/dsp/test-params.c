@@ -216,8 +216,27 @@ static void test_room_params(void)
 	check(units, "stage, room, crossfeed and hrtf numbers have a unit and a default inside their range");
 }
 
+/* iem_param_find() gives, for every name, what iem_param_info() gives for
+ * its index; unknown names are -ENOENT. */
+static void test_find(void)
+{
+	struct iem_param_info a, b;
+	uint32_t n = iem_param_count(), same = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (iem_param_info(i, &a) == 0 && iem_param_find(a.name, &b) == 0 &&
+		    strcmp(a.name, b.name) == 0 && a.type == b.type && a.min == b.min &&
+		    a.max == b.max && a.description == b.description)
+			same++;
+	}
+	check(same == n, "iem_param_find finds each of the %u parameters by name (%u)", n, same);
+	check(iem_param_find("eq.33.gain", &b) == -ENOENT && iem_param_find("stage.angel", &b) == -ENOENT &&
+			iem_param_find("eq.1", &b) == -ENOENT, "and no others");
+}
+
 int main(void)
 {
+	test_find();
 	test_room_params();
 	test_stage();
 	test_set_get();
