@@ -28,7 +28,11 @@
  * most one job is in flight, so the hand-off is one atomic state word:
  * the thread that moves it from PENDING to RUNNING owns the level's job
  * buffers until it stores IDLE. Jobs are deterministic: the output is the
- * same whichever thread ran them.
+ * same whichever thread ran them. While audio flows, jobs come at a steady
+ * pace and the worker wakes itself a little after each is due (a timed
+ * wait on its semaphore), so the processing thread makes no system call;
+ * it posts the semaphore only when the worker sleeps with no time-out,
+ * which it does when it has not seen the pace yet or the jobs stop.
  *
  * IR exchange. The FDLs are shared by every kernel (a transformed IR set)
  * made for the same capacity, so a new kernel has the full input history
@@ -122,6 +126,10 @@ struct level {
 				 * processing thread, instead of on the worker */
 	struct job job;
 	_Atomic uint32_t state;
+	_Atomic uint64_t posted_ns;	/* CLOCK_MONOTONIC of the last hand-off */
+	/* the worker's own */
+	uint64_t seen_ns;	/* the last hand-off it has seen */
+	uint64_t period_ns;	/* between the last two, 0: not known */
 };
 
 struct iem_conv {
@@ -143,6 +151,7 @@ struct iem_conv {
 	_Atomic(struct kernel *) retired;
 	_Atomic uint64_t n_async, n_inline, n_spread, n_late, n_exchanges, worker_ns, last_xf_start;
 	_Atomic bool quit;
+	_Atomic bool asleep;	/* the worker waits on `wake` with no time-out */
 	sem_t wake;
 	pthread_t worker;
 	bool have_worker;
@@ -550,18 +559,96 @@ static void worker_account(struct iem_conv *c)
 				memory_order_relaxed);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool any_pending(struct iem_conv *c)
+{
+	for (uint32_t lvl = 1; lvl < c->n_levels; lvl++)
+		if (atomic_load(&c->lv[lvl].state) == JOB_PENDING)
+			return true;
+	return atomic_load(&c->retired) != NULL;
+}
+
+/* When the worker should look for its next job, 0 for "when woken".
+ * While audio flows, hand-offs come at a steady pace (one per block of
+ * the level), so the worker wakes itself a little after the next one is
+ * due and the processing thread makes no system call to wake it. When
+ * the pace is not known yet, or the hand-offs stop (no audio, or a long
+ * pause), it sleeps until the processing thread wakes it. */
+static uint64_t next_wake(struct iem_conv *c)
+{
+	const uint64_t now = mono_ns();
+	uint64_t next = 0;
+
+	for (uint32_t lvl = 1; lvl < c->n_levels; lvl++) {
+		struct level *l = &c->lv[lvl];
+		uint64_t posted = atomic_load_explicit(&l->posted_ns, memory_order_relaxed), at;
+
+		if (l->spread || posted == 0)
+			continue;
+		if (posted != l->seen_ns) {
+			l->period_ns = l->seen_ns != 0 && posted > l->seen_ns ? posted - l->seen_ns : 0;
+			l->seen_ns = posted;
+		}
+		if (l->period_ns == 0 || now > posted + 2 * l->period_ns)
+			continue;
+		/* a little late rather than early: the hand-off comes at the
+		 * end of a call, and looking too early costs a second wake-up */
+		at = posted + l->period_ns + l->period_ns / 32;
+		if (at <= now)
+			at = now + l->period_ns / 32;
+		if (next == 0 || at < next)
+			next = at;
+	}
+	return next;
+}
+
+static void worker_wait(struct iem_conv *c, uint64_t until)
+{
+	if (until != 0) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(until / 1000000000u),
+			.tv_nsec = (long)(until % 1000000000u),
+		};
+		while (sem_clockwait(&c->wake, CLOCK_MONOTONIC, &ts) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	/* Announce the untimed sleep, then look once more: the processing
+	 * thread posts its job and then reads `asleep`, so one of the two
+	 * sees the other (both sequentially consistent). */
+	atomic_store(&c->asleep, true);
+	if (!any_pending(c) && !atomic_load(&c->quit))
+		while (sem_wait(&c->wake) < 0 && errno == EINTR)
+			;
+	atomic_store(&c->asleep, false);
+}
+
+/* Processing thread: the worker needs waking only from an untimed sleep. */
+static inline void worker_kick(struct iem_conv *c)
+{
+	if (atomic_load(&c->asleep))
+		sem_post(&c->wake);
+}
+
 static void *worker_main(void *data)
 {
 	struct iem_conv *c = data;
 	sigset_t all;
+	uint64_t until = 0;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	(void)fpenv_enter();
 
 	while (true) {
-		while (sem_wait(&c->wake) < 0 && errno == EINTR)
-			;
+		worker_wait(c, until);
 		if (atomic_load_explicit(&c->quit, memory_order_acquire))
 			break;
 		bool again;
@@ -582,6 +669,7 @@ static void *worker_main(void *data)
 		} while (again);
 		kernel_free(atomic_exchange(&c->retired, NULL));
 		worker_account(c);
+		until = next_wake(c);
 	}
 	return NULL;
 }
@@ -875,7 +963,7 @@ static void exchange_step(struct iem_conv *c)
 		c->k[1] = NULL;
 		atomic_fetch_add_explicit(&c->n_exchanges, 1, memory_order_relaxed);
 		if (c->have_worker)
-			sem_post(&c->wake);
+			worker_kick(c);
 	}
 }
 
@@ -916,8 +1004,9 @@ static void post_job(struct iem_conv *c, struct level *l, uint32_t lvl, uint32_t
 		atomic_fetch_add_explicit(&c->n_spread, 1, memory_order_relaxed);
 		return;
 	}
-	atomic_store_explicit(&l->state, JOB_PENDING, memory_order_release);
-	sem_post(&c->wake);
+	atomic_store_explicit(&l->posted_ns, mono_ns(), memory_order_relaxed);
+	atomic_store(&l->state, JOB_PENDING);
+	worker_kick(c);
 }
 
 void iem_conv_process(struct iem_conv *c, const float *const *in, float *const *out, uint32_t n)
