@@ -27,8 +27,10 @@
 #define POLKIT_ALLOW_USER_INTERACTION	1u
 /* a person may be typing a password: polkit's agent waits that long */
 #define AUTH_INTERACTIVE_TIMEOUT_USEC	(300ull * 1000000ull)
-/* calls held at once, from all callers */
+/* calls held at once, from all callers and from one (a caller whose
+ * agent keeps polkit waiting must not crowd the others out) */
 #define AUTH_PENDING_MAX	128
+#define AUTH_PENDING_PER_SENDER	4
 
 struct auth_query {
 	struct spa_list link;
@@ -128,6 +130,14 @@ static int start_query(struct daemon *d, sd_bus_message *m, const char *action, 
 	if (d->n_auth_pending >= AUTH_PENDING_MAX)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
 				"%u authorizations pending: try again", d->n_auth_pending);
+	{
+		uint32_t mine = 0;
+		spa_list_for_each(q, &d->auth_queries, link)
+			mine += strcmp(sd_bus_message_get_sender(q->request), sender) == 0;
+		if (mine >= AUTH_PENDING_PER_SENDER)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+					"%u of your calls are waiting for polkit already", mine);
+	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return -ENOMEM;

@@ -29,24 +29,27 @@
 # nobody lets its SetParameter through and still not SaveProfile
 # (org.iemstage1.manage-profiles); the daemon answers other callers while
 # polkit is stopped (SIGSTOP) and the held call completes after SIGCONT;
+# one connection gets at most 4 calls held (the rest LimitsExceeded);
 # without polkitd every change is refused (fail closed). System-mode paths:
 # profiles from $STATE_DIRECTORY/profiles, SaveProfile writes there.
 #
-#   tests/integration/test-system.sh IEMSTAGED IEMSTAGECTL MODULE_DIR SYSTEM_MODULEDIR
+#   tests/integration/test-system.sh IEMSTAGED IEMSTAGECTL MODULE_DIR SYSTEM_MODULEDIR BUS_PENDING
 
 set -uo pipefail
 
-usage="usage: $0 iemstaged iemstagectl module-dir pipewire-moduledir"
+usage="usage: $0 iemstaged iemstagectl module-dir pipewire-moduledir iem-bus-pending"
 daemon=${1:?$usage}
 ctl=${2:?$usage}
 module_dir=${3:?$usage}
 system_moduledir=${4:?$usage}
+pending=${5:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/iemstaged-session.sh"
 daemon=$(cd "$(dirname "$daemon")" && pwd)/$(basename "$daemon")
 ctl=$(cd "$(dirname "$ctl")" && pwd)/$(basename "$ctl")
 module_dir=$(cd "$module_dir" && pwd)
+pending=$(cd "$(dirname "$pending")" && pwd)/$(basename "$pending")
 
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 
@@ -442,6 +445,10 @@ kill -STOP "$polkit_pid"
 timeout 30 busctl --address="$bus" call -- org.iemstage1 /org/iemstage1 org.iemstage1.Manager \
 	SetParameter ssv "$dev" eq.1.gain d -3 >"$tmp/held.out" 2>&1 &
 held=$!
+run_as nobody "$pending" "$dev" 6 >"$tmp/pending.out" 2>&1 &
+pending_pid=$!
+sent() { grep -qx sent "$tmp/pending.out"; }
+wait_until 5000 sent
 sleep 0.5
 t0=$(now_ms)
 ctl nobody get "$dev" eq.1.gain
@@ -456,6 +463,12 @@ if [ "$rc" = 0 ] && [ "$held_still" = 1 ] && [ "$held_rc" = 0 ] && eq1_is -3; th
 else
 	not_ok "while polkit is stopped a change is held and others are answered" \
 		"get: exit $rc $(cat "$tmp/err"), held call still waiting: $held_still, its exit $held_rc: $(cat "$tmp/held.out")"
+fi
+wait "$pending_pid"
+if [ "$(cat "$tmp/pending.out")" = "$(printf 'sent\norg.freedesktop.DBus.Error.LimitsExceeded 2\norg.iemstage1.Error.NotAuthorized 4')" ]; then
+	ok "6 calls at once from one connection: 4 held for polkit (then NotAuthorized), 2 LimitsExceeded"
+else
+	not_ok "6 calls at once from one connection: 4 held for polkit, 2 LimitsExceeded" "$(cat "$tmp/pending.out")"
 fi
 
 # ---- a rule granting configure to nobody -----------------------------------------------
