@@ -26,8 +26,10 @@ packages=(
 # Wanted by the tests but not needed to build or run: clang with its
 # libFuzzer runtime, for the short fuzzing runs; libbs2b, the reference
 # the crossfeed is checked against. Installed when the distribution has
-# them; their absence only skips those checks.
-optional_packages=(clang libclang-rt-dev libbs2b-dev)
+# them; their absence only skips those checks. polkitd: the real one the
+# system-mode test (tests/integration/test-system.sh) runs on its private
+# system bus.
+optional_packages=(clang libclang-rt-dev libbs2b-dev polkitd)
 
 log() { printf 'iemstage: %s\n' "$*" >&2; }
 
@@ -63,7 +65,7 @@ deps()
 			log "not root and no sudo: install them and run again"
 			return 1
 		else
-			log "not installing ${optional[*]} (not root, no sudo): the fuzzing runs are skipped"
+			log "not installing ${optional[*]} (not root, no sudo): the fuzzing runs and the system-mode test are skipped"
 			return 0
 		fi
 	fi

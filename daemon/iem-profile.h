@@ -155,6 +155,11 @@ struct iem_profile_store;
  * <sysconfdir>/iemstage/profiles, <datadir>/iemstage/profiles. A
  * NULL-terminated array; free with iem_profile_dirs_free(). */
 char **iem_profile_default_dirs(void);
+/* The system-wide daemon's (iemstaged --system): $IEMSTAGE_PROFILE_PATH
+ * when set, else <state_dir>/profiles (where it saves),
+ * <sysconfdir>/iemstage/profiles, <datadir>/iemstage/profiles; no
+ * user's directory. */
+char **iem_profile_system_dirs(const char *state_dir);
 void iem_profile_dirs_free(char **dirs);
 
 /* dirs: NULL-terminated, first wins by id; NULL = the default path. The

@@ -167,20 +167,15 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 static void watch_profiles(struct daemon *d)
 {
-	char **dirs = iem_profile_default_dirs();
-
 	d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (d->inotify_fd < 0 || dirs == NULL) {
-		iem_profile_dirs_free(dirs);
+	if (d->inotify_fd < 0)
 		return;
-	}
-	for (char **dir = dirs; *dir; dir++) {
+	for (char **dir = d->profile_dirs; *dir; dir++) {
 		if (inotify_add_watch(d->inotify_fd, *dir, IN_CLOSE_WRITE | IN_MOVED_TO |
 					IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB) < 0 &&
 		    errno != ENOENT)
 			log_msg("cannot watch %s: %m, ignoring", *dir);
 	}
-	iem_profile_dirs_free(dirs);
 	sd_event_add_io(d->event, &d->inotify_source, d->inotify_fd, EPOLLIN, on_inotify, d);
 }
 
@@ -321,19 +316,11 @@ static int rate_check(sd_bus_message *m, sd_bus_error *error)
 /* ---- writing profiles ------------------------------------------------------- */
 
 /* Profiles the daemon writes go to the first directory of the search path
- * (the user's), made when missing. */
-static int profile_dir(char *out, size_t size, sd_bus_error *error)
+ * (the user's; in system mode the state directory), made when missing. */
+static int make_dirs(char *out)
 {
-	char **dirs = iem_profile_default_dirs();
 	int r = 0;
 
-	if (dirs == NULL || dirs[0] == NULL) {
-		iem_profile_dirs_free(dirs);
-		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "no profile directory");
-	}
-	snprintf(out, size, "%s", dirs[0]);
-	iem_profile_dirs_free(dirs);
-	/* mkdir -p */
 	for (char *p = out + 1; ; p++) {
 		if (*p == '/' || *p == '\0') {
 			char c = *p;
@@ -345,6 +332,18 @@ static int profile_dir(char *out, size_t size, sd_bus_error *error)
 				break;
 		}
 	}
+	return r;
+}
+
+static int profile_dir(struct daemon *d, char *out, size_t size, sd_bus_error *error)
+{
+	int r;
+
+	if (d->profile_dirs[0] == NULL)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "no profile directory");
+	if ((size_t)snprintf(out, size, "%s", d->profile_dirs[0]) >= size)
+		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "file name too long");
+	r = make_dirs(out);
 	if (r < 0)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.Failed", "cannot make %s: %s",
 				out, strerror(-r));
@@ -361,7 +360,7 @@ static int write_profile(struct daemon *d, const char *id, const char *text, cha
 	char dir[IEM_PATH_MAX], msg[1024];
 	int r;
 
-	if ((r = profile_dir(dir, sizeof(dir), error)) < 0)
+	if ((r = profile_dir(d, dir, sizeof(dir), error)) < 0)
 		return r;
 	r = snprintf(path, size, "%s/%s.json", dir, id);
 	if (r < 0 || (size_t)r >= size)
@@ -821,7 +820,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_WRITABLE_PROPERTY("Enabled", "b", property_get, property_set_enabled, 0,
-			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_PROPERTY("ActiveDevice", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("ActiveProfile", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS,
@@ -990,10 +989,38 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: iemstaged [--system] [--help] [--version]\n"
 		"\n"
 		"Applies iemstage profiles to the audio outputs they match and offers\n"
-		"control on D-Bus as " BUS_NAME " (session bus; --system for a\n"
-		"system-wide PipeWire). Profiles: $IEMSTAGE_PROFILE_PATH, else\n"
-		"$XDG_CONFIG_HOME/iemstage/profiles, " IEM_SYSCONFDIR "/iemstage/profiles,\n"
-		IEM_DATADIR "/profiles.\n");
+		"control on D-Bus as " BUS_NAME ".\n"
+		"\n"
+		"Session mode (default): the session bus and the user's PipeWire.\n"
+		"Profiles: $IEMSTAGE_PROFILE_PATH, else $XDG_CONFIG_HOME/iemstage/profiles,\n"
+		IEM_SYSCONFDIR "/iemstage/profiles, " IEM_DATADIR "/profiles.\n"
+		"\n"
+		"--system: the system bus and a system-wide PipeWire\n"
+		"($PIPEWIRE_RUNTIME_DIR/$PIPEWIRE_REMOTE, by default /run/pipewire/pipewire-0);\n"
+		"changes need polkit's authorization. Profiles: $IEMSTAGE_PROFILE_PATH, else\n"
+		"$STATE_DIRECTORY/profiles (default " IEM_STATEDIR "/profiles, where it saves),\n"
+		IEM_SYSCONFDIR "/iemstage/profiles, " IEM_DATADIR "/profiles.\n");
+}
+
+/* --system: the environment a system service has, where the caller did not
+ * say otherwise, and the profile search path without a user's directory. */
+static char **system_setup(void)
+{
+	const char *state = getenv("STATE_DIRECTORY");	/* StateDirectory=iemstage */
+	char dir[IEM_PATH_MAX];
+
+	/* the system-wide PipeWire's socket, as its system unit makes it;
+	 * not the caller's $XDG_RUNTIME_DIR */
+	setenv("PIPEWIRE_RUNTIME_DIR", IEM_SYSTEM_PIPEWIRE_DIR, 0);
+	/* FFTW wisdom in <localstatedir>/cache/iemstage (CacheDirectory=) */
+	setenv("XDG_CACHE_HOME", IEM_LOCALSTATEDIR "/cache", 0);
+	if (state != NULL && state[0] == '/') {
+		/* systemd lists several as a:b; the first is ours */
+		snprintf(dir, sizeof(dir), "%.*s", (int)strcspn(state, ":"), state);
+	} else {
+		snprintf(dir, sizeof(dir), "%s", IEM_STATEDIR);
+	}
+	return iem_profile_system_dirs(dir);
 }
 
 int main(int argc, char *argv[])
@@ -1037,7 +1064,19 @@ int main(int argc, char *argv[])
 	sd_event_add_signal(d.event, NULL, SIGTERM, NULL, NULL);
 	sd_event_add_signal(d.event, NULL, SIGINT, NULL, NULL);
 
-	d.store = iem_profile_store_new(NULL);
+	d.profile_dirs = d.system ? system_setup() : iem_profile_default_dirs();
+	if (d.profile_dirs == NULL) {
+		log_msg("out of memory");
+		goto done;
+	}
+	/* made now, so that it is watched from the start */
+	if (d.system && d.profile_dirs[0] != NULL) {
+		char dir[IEM_PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", d.profile_dirs[0]);
+		if ((r = make_dirs(dir)) < 0)
+			log_msg("cannot make %s: %s; saving profiles will fail", dir, strerror(-r));
+	}
+	d.store = iem_profile_store_new((const char *const *)d.profile_dirs);
 	if (d.store == NULL) {
 		log_msg("out of memory");
 		goto done;
@@ -1074,6 +1113,8 @@ int main(int argc, char *argv[])
 	if (r >= 0)
 		r = sd_bus_add_node_enumerator(d.bus, NULL, BUS_DEVICE_PREFIX, device_enumerate, &d);
 	if (r >= 0)
+		r = auth_init(&d);
+	if (r >= 0)
 		r = sd_bus_attach_event(d.bus, d.event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0) {
 		log_msg("cannot set up the bus: %s", strerror(-r));
@@ -1092,7 +1133,14 @@ int main(int argc, char *argv[])
 		log_msg("cannot own %s: %s", BUS_NAME, strerror(-r));
 		goto done;
 	}
-	log_msg("ready on the %s bus as %s", d.system ? "system" : "session", BUS_NAME);
+	if (d.system)
+		log_msg("ready on the system bus as %s (PipeWire: %s/%s; changes need polkit's "
+				"authorization; profiles saved in %s)", BUS_NAME,
+				getenv("PIPEWIRE_RUNTIME_DIR"),
+				getenv("PIPEWIRE_REMOTE") ? getenv("PIPEWIRE_REMOTE") : "pipewire-0",
+				d.profile_dirs[0]);
+	else
+		log_msg("ready on the session bus as %s", BUS_NAME);
 
 	r = sd_event_loop(d.event);
 	status = r < 0 ? 1 : 0;
@@ -1112,8 +1160,10 @@ done:
 	sd_event_source_unref(d.inotify_source);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
+	auth_clear(&d);
 	sd_bus_flush_close_unref(d.bus);
 	sd_event_unref(d.event);
 	iem_profile_store_free(d.store);
+	iem_profile_dirs_free(d.profile_dirs);
 	return status;
 }

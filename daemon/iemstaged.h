@@ -25,6 +25,12 @@
 
 #define DEVICE_ID_MAX	128
 
+/* iemstaged --system: the polkit actions (config/polkit/org.iemstage1.policy)
+ * and the answer to a caller without them. */
+#define IEM_ACTION_CONFIGURE		"org.iemstage1.configure"
+#define IEM_ACTION_MANAGE_PROFILES	"org.iemstage1.manage-profiles"
+#define IEM_ERROR_NOT_AUTHORIZED	"org.iemstage1.Error.NotAuthorized"
+
 struct daemon;
 
 /* One PipeWire sink the daemon watches (not its own virtual sinks). */
@@ -77,7 +83,12 @@ struct pw_dev {
 struct daemon {
 	sd_event *event;
 	sd_bus *bus;
-	bool system;
+	bool system;				/* --system: system bus, polkit */
+	char **profile_dirs;			/* the search path; [0] is where saves go */
+
+	struct spa_list auth_queries;		/* polkit.c: calls waiting for polkit */
+	uint32_t n_auth_pending;
+	sd_bus_slot *auth_slot;
 
 	struct iem_profile_store *store;
 	int inotify_fd;
@@ -107,6 +118,10 @@ struct daemon {
 uint64_t now_usec(void);
 /* One line on stderr (the journal, under systemd), "iemstaged: " first. */
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* polkit.c: in system mode, the check in front of every change */
+int auth_init(struct daemon *d);
+void auth_clear(struct daemon *d);
 
 /* devices.c */
 int pw_connect(struct daemon *d);

@@ -69,32 +69,57 @@ static char **dirs_copy(const char *const *dirs)
 	return out;
 }
 
-char **iem_profile_default_dirs(void)
+/* $IEMSTAGE_PROFILE_PATH as a list; NULL with errno 0 when unset. */
+static char **env_dirs(void)
 {
 	const char *env = getenv("IEMSTAGE_PROFILE_PATH");
-	char **out;
+	char *copy, *save = NULL, **out;
 	size_t n = 0;
 
-	if (env != NULL && env[0] != '\0') {
-		char *copy = strdup(env), *save = NULL;
-		if (copy == NULL)
-			return NULL;
-		out = calloc(strlen(env) / 2 + 2, sizeof(*out));
-		if (out == NULL) {
-			free(copy);
-			return NULL;
-		}
-		for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
-			if ((out[n++] = strdup(tok)) == NULL) {
-				free(copy);
-				iem_profile_dirs_free(out);
-				return NULL;
-			}
-		}
+	errno = 0;
+	if (env == NULL || env[0] == '\0')
+		return NULL;
+	copy = strdup(env);
+	if (copy == NULL)
+		return NULL;
+	out = calloc(strlen(env) / 2 + 2, sizeof(*out));
+	if (out == NULL) {
 		free(copy);
-		return out;
+		return NULL;
 	}
+	for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+		if ((out[n++] = strdup(tok)) == NULL) {
+			free(copy);
+			iem_profile_dirs_free(out);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	free(copy);
+	return out;
+}
 
+/* a NULL-terminated array of n strings, NULL (all freed) if one is NULL */
+static char **dirs_checked(char **out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (out[i] == NULL) {
+			for (size_t k = 0; k < n; k++)
+				free(out[k]);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+char **iem_profile_default_dirs(void)
+{
+	char **out = env_dirs();
+	size_t n = 0;
+
+	if (out != NULL || errno != 0)
+		return out;
 	out = calloc(4, sizeof(*out));
 	if (out == NULL)
 		return NULL;
@@ -106,15 +131,23 @@ char **iem_profile_default_dirs(void)
 		out[n++] = join(home, ".config/iemstage/profiles");
 	out[n++] = strdup(IEM_SYSCONFDIR "/iemstage/profiles");
 	out[n++] = strdup(IEM_DATADIR "/profiles");
-	for (size_t i = 0; i < n; i++) {
-		if (out[i] == NULL) {
-			for (size_t k = 0; k < n; k++)
-				free(out[k]);
-			free(out);
-			return NULL;
-		}
-	}
-	return out;
+	return dirs_checked(out, n);
+}
+
+char **iem_profile_system_dirs(const char *state_dir)
+{
+	char **out = env_dirs();
+	size_t n = 0;
+
+	if (out != NULL || errno != 0)
+		return out;
+	out = calloc(4, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	out[n++] = join(state_dir, "profiles");
+	out[n++] = strdup(IEM_SYSCONFDIR "/iemstage/profiles");
+	out[n++] = strdup(IEM_DATADIR "/profiles");
+	return dirs_checked(out, n);
 }
 
 struct iem_profile_store *iem_profile_store_new(const char *const *dirs)
