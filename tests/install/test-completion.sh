@@ -46,10 +46,8 @@ ln -s "$(abs "$fit")" "$tmp/bin/iemstage-fit"
 export PATH=$tmp/bin:$PATH
 touch "$tmp/files/my-iem.csv" "$tmp/files/other.txt"
 
-bash_completion=
-for f in /usr/share/bash-completion/bash_completion; do
-	[ -f "$f" ] && bash_completion=$f
-done
+bash_completion=/usr/share/bash-completion/bash_completion
+[ -f "$bash_completion" ] || bash_completion=""
 
 # complete MODE LINE: the candidates for the end of LINE, one a line,
 # sorted; MODE "bc" sources bash-completion first, "plain" does not.

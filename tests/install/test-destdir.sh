@@ -89,7 +89,7 @@ done
 if [ "${#missing[@]}" -eq 0 ]; then
 	ok "all ${#want[@]} expected files installed"
 else
-	not_ok "every expected file installed" "missing: ${missing[@]}" "$(sed 's/^/installed: /' "$tmp/files")"
+	not_ok "every expected file installed" "missing: ${missing[*]}" "$(sed 's/^/installed: /' "$tmp/files")"
 fi
 if grep -qxF "$bindir/iemstage-bench" "$tmp/files"; then
 	not_ok "iemstage-bench (a developer's benchmark) is not installed"
