@@ -4,11 +4,12 @@
 # ./test.sh [--sanitize] [--valgrind]
 #
 # Installs the missing Debian packages (apt-get; sudo when not root),
-# configures and builds build/, and runs every test suite (dsp, daemon, tools, fuzz,
-# bench). With --sanitize the dsp, daemon and fuzz suites also run in a second build,
-# build-sanitize/, made with AddressSanitizer and UndefinedBehaviorSanitizer;
-# with --valgrind the dsp and daemon suites also run under valgrind. Exits non-zero on
-# any failure and ends with one line: "iemstage: N passed, N failed, N skipped".
+# configures and builds build/, and runs every test suite (dsp, daemon, tools,
+# integration, install, package, fuzz, bench). With --sanitize the dsp, daemon
+# and fuzz suites also run in build-sanitize/, made with AddressSanitizer and
+# UndefinedBehaviorSanitizer; with --valgrind the dsp and daemon suites also run
+# under valgrind. Exits non-zero on any failure and ends with one line:
+# "iemstage: N passed, N failed, N skipped".
 
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,12 +20,12 @@ for arg in "$@"; do
 	case "$arg" in
 	--sanitize) sanitize=1 ;;
 	--valgrind) valgrind=1 ;;
-	-h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
 	esac
 done
 
-build-aux/setup.sh deps --with-optional
+build-aux/setup.sh deps --with-optional --with-packaging
 build-aux/setup.sh build build -Dtests=enabled
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
