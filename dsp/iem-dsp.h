@@ -638,12 +638,15 @@ IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double
  *   - Direct sound and early reflections: image sources (Allen & Berkley)
  *     up to `order` reflections, each with its own delay (fractional),
  *     1/r loss, wall absorption per band (beta^reflections) and the HRIR
- *     for its direction of arrival; the speakers radiate with a first-order
- *     pattern (`speaker_pattern`).
+ *     for its direction of arrival; the speakers radiate with a
+ *     frequency-dependent directivity (`speaker_di_db`): each image gets
+ *     the speaker's response in the direction it leaves the speaker in
+ *     (a minimum-phase filter; the direct sound is on axis, untouched).
  *   - Late reverberation: from the mixing time (the first arrival of an
  *     image of order `order` + 1), noise whose energy follows the
- *     image-source statistics (4 pi c / V per second, decaying at the
- *     band's RT60), the two ears decorrelated as a head in a diffuse field
+ *     image-source statistics (4 pi c / V per second over the speakers'
+ *     directivity factor, both per band, decaying at the band's RT60),
+ *     the two ears decorrelated as a head in a diffuse field
  *     is: coherence sinc(2 pi f d / c), d = 0.32 m for the default head
  *     (scaled with hrtf.head_radius for the model). The images fade out
  *     and the tail fades in over IEM_ROOM_XFADE_MS.
@@ -662,6 +665,7 @@ IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double
 #define IEM_ROOM_WALL_MIN	0.25	/* m, anything to any wall */
 #define IEM_ROOM_XFADE_MS	4.0	/* early -> late */
 #define IEM_ROOM_SPEED_OF_SOUND	343.0	/* m/s */
+#define IEM_ROOM_DI_MAX		15.0	/* dB, the speakers' directivity index */
 
 struct iem_room_config {
 	double angle;			/* deg */
@@ -675,11 +679,20 @@ struct iem_room_config {
 	double late_db;			/* late tail re the room's own; <= IEM_ROOM_LEVEL_OFF: none */
 	uint32_t order;			/* image-source order of the early part */
 	double max_seconds;		/* length cap, s (<= IEM_ROOM_MAX_SECONDS) */
-	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle); 1 = omni.
-	 * The default, 0.6, is a directivity index of 3.8 dB. */
+	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle), the same
+	 * at every frequency; 1 = none (the default: speaker_di_db is the
+	 * speakers' directivity). */
 	double speaker_pattern;
 	bool compensate;		/* the phantom-centre timbre filter */
 	uint64_t seed;			/* of the late tail's noise */
+	/* The speakers' directivity index per octave band (125 Hz … 16 kHz),
+	 * dB, 0 … IEM_ROOM_DI_MAX: the beam exp(kappa (cos(off-axis angle) - 1)),
+	 * kappa per band such that the on-axis intensity is DI dB above the
+	 * mean over all directions (times speaker_pattern's, when that is
+	 * below 1). All 0: omnidirectional. The default rises from near omni
+	 * in the bass to 8 dB at 16 kHz, as forward-firing domestic speakers
+	 * do (room.c says where the figures come from). */
+	double speaker_di_db[IEM_ROOM_BANDS];
 };
 
 struct iem_room_info {
@@ -711,7 +724,8 @@ struct iem_room {
 };
 
 /* RT-safe: yes. The defaults: stage and room as iem_params_init() has
- * them, order 3, 2 s cap, pattern 0.6, compensated, seed 1. */
+ * them, order 3, 2 s cap, pattern 1, the default directivity,
+ * compensated, seed 1. */
 IEM_EXPORT void iem_room_config_init(struct iem_room_config *cfg);
 
 /* RT-safe: yes. The room part of p (stage.angle … room.late) in cfg;
