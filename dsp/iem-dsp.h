@@ -783,6 +783,18 @@ IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, 
  *        lowpass_hz (IEM_ANALYSIS_ITD_LOWPASS; 0: broadband); the argmax
  *        of r (not |r|), refined by a 3-point parabola. Positive: the
  *        right ear lags, a source on the left (dsp-reference §3.4).
+ *        Its figure depends on the ears' common spectrum, not only on
+ *        their difference: a head's ITD falls with frequency, and the
+ *        correlation peak sits at an average weighted by the power below
+ *        lowpass_hz, so a filter on both ears moves it (KEMAR at 30 deg:
+ *        275 us raw, 306 us diffuse-field equalised, 286 us through the
+ *        anechoic stage's timbre filter: one interaural transfer function).
+ *   ITD (phase transform, GCC-PHAT, Knapp & Carter 1976): the same peak
+ *        search on the cross-spectrum below f_hi with every bin's
+ *        magnitude set to 1, refined on the continuous correlation. Only
+ *        the interaural phase is left: a filter common to both ears cancels
+ *        exactly, so a stage's output and the HRIR it was built from are
+ *        measured alike (KEMAR at 30 deg: 286.5 us in all three cases).
  *   ILD: 10 log10 of the left ear's energy over the right's; per octave,
  *        the energies of the FFT bins in [fc / sqrt 2, fc sqrt 2].
  *   IACC: max |IACF(tau)| over |tau| <= 1 ms (ISO 3382-1). For a response
@@ -831,6 +843,7 @@ struct iem_reflection {
 struct iem_speaker_analysis {
 	double itd_us;		/* the whole response */
 	double itd_direct_us;	/* the direct sound alone: up to its end */
+	double itd_phat_us;	/* the whole response, phase transform below IEM_ANALYSIS_ITD_LOWPASS */
 	double ild_db;
 	double ild_octave_db[IEM_ANALYSIS_OCTAVES];
 	double direct_ms;	/* the direct sound's peak, ms from the response's start */
@@ -877,6 +890,14 @@ IEM_EXPORT void iem_analysis_noise(uint64_t *state, float *out, uint32_t n);
  * the correlation has no positive peak), -ENOMEM. */
 IEM_EXPORT int iem_analysis_itd(const float *left, const float *right, uint32_t n,
 		uint32_t rate, double lowpass_hz, double *itd_us);
+
+/* RT-safe: no (allocates, plans FFTs). The phase-transform ITD of two ear
+ * signals below f_hi Hz (see above), in microseconds. -EINVAL (bad
+ * arguments, non-finite samples, f_hi outside 0 … rate / 2), -ENODATA (a
+ * silent ear, nothing below f_hi), -E2BIG (n above IEM_CONV_MAX_TAPS),
+ * -ENOMEM. */
+IEM_EXPORT int iem_analysis_itd_phat(const float *left, const float *right, uint32_t n,
+		uint32_t rate, double f_hi, double *itd_us);
 
 /* RT-safe: no (allocates, plans FFTs). IACC of two ear signals, in the
  * band f_lo … f_hi Hz (both 0: broadband); lag_us, when not NULL, gets

@@ -307,6 +307,8 @@ static void print_text(const struct result *r)
 			F("%+.1f", a->speaker[0].itd_us), F("%+.1f", a->speaker[1].itd_us));
 	printf("ITD direct:  left %s us, right %s us (direct sound only)\n",
 			F("%+.1f", a->speaker[0].itd_direct_us), F("%+.1f", a->speaker[1].itd_direct_us));
+	printf("ITD phase:   left %s us, right %s us (GCC-PHAT below 1.5 kHz, whole response)\n",
+			F("%+.1f", a->speaker[0].itd_phat_us), F("%+.1f", a->speaker[1].itd_phat_us));
 	printf("ILD:         left %s dB, right %s dB\n",
 			F("%+.2f", a->speaker[0].ild_db), F("%+.2f", a->speaker[1].ild_db));
 	for (int s = 0; s < 2; s++) {
@@ -397,6 +399,8 @@ static void print_json(const struct result *r)
 		json_number(f, k->itd_us);
 		fputs(", \"itd_direct_us\": ", f);
 		json_number(f, k->itd_direct_us);
+		fputs(", \"itd_phat_us\": ", f);
+		json_number(f, k->itd_phat_us);
 		fputs(", \"ild_db\": ", f);
 		json_number(f, k->ild_db);
 		fputs(",\n      \"ild_octave_db\": {", f);
