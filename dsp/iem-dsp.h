@@ -121,6 +121,15 @@ enum iem_crossfeed_preset {
 	IEM_CROSSFEED_PRESET_COUNT
 };
 
+/* The crossfeed's circuit (crossfeed.type); crossfeed.preset gives its
+ * levels, whichever it is. */
+enum iem_crossfeed_type {
+	IEM_CROSSFEED_BS2B,		/* Bauer's, as libbs2b: direct path boosted in the treble */
+	IEM_CROSSFEED_LINKWITZ,		/* Linkwitz 1971 / Chu Moy: RC low-pass across, direct flat */
+	IEM_CROSSFEED_MEIER,		/* Meier's natural crossfeed: direct = 1 - cross */
+	IEM_CROSSFEED_TYPE_COUNT
+};
+
 /* Ranges and defaults of the stage's parameters (iem_params_set enforces
  * them; iem_room_render and iem_crossfeed_* check their own). */
 #define IEM_STAGE_ANGLE_MIN		10.0	/* deg, each speaker off the median plane */
@@ -144,6 +153,7 @@ enum iem_crossfeed_preset {
 #define IEM_CROSSFEED_FCUT_MAX		2000.0
 #define IEM_CROSSFEED_FEED_MIN		1.0	/* dB */
 #define IEM_CROSSFEED_FEED_MAX		15.0
+#define IEM_CROSSFEED_DELAY_MAX		1000.0	/* us, extra on the crossfed path */
 
 #define IEM_PATH_MAX	1024		/* bytes of a file name parameter, with its NUL */
 
@@ -169,6 +179,8 @@ struct iem_params {
 	enum iem_crossfeed_preset crossfeed_preset;	/* crossfeed.preset */
 	double crossfeed_fcut;		/* crossfeed.fcut, Hz (preset custom) */
 	double crossfeed_feed;		/* crossfeed.feed, dB (preset custom) */
+	enum iem_crossfeed_type crossfeed_type;	/* crossfeed.type */
+	double crossfeed_delay;		/* crossfeed.delay, us */
 };
 
 enum iem_param_type {
@@ -747,29 +759,59 @@ IEM_EXPORT struct iem_room *iem_room_free(struct iem_room *room);
 /* ---- crossfeed ------------------------------------------------------------- */
 
 /*
- * libbs2b's crossfeed (dsp-reference §1.1), as its two impulse responses:
- * each ear gets its own channel through a one-pole/one-zero high boost
- * and the other channel through a one-pole low-pass, both times `gain`,
- * so that a centred (mono) signal passes at 0 dB at low frequency and
- * the fed channel is `feed` dB below the direct one there.
+ * Crossfeed, as its two impulse responses (direct: L -> L, cross: L -> R;
+ * the right channel's are the same). Each ear gets the other channel
+ * through a one-pole low-pass at fcut, `feed` dB below its own channel at
+ * low frequency, where a centred (mono) signal passes at 0 dB. The types
+ * differ in the direct path (crossfeed.c has the transfer functions):
+ *
+ *   bs2b      libbs2b's (dsp-reference §1.1): a one-pole/one-zero high
+ *             boost, both paths times `gain`;
+ *   linkwitz  the passive RC crossfeed (Linkwitz 1971, Chu Moy): flat;
+ *             centred sound loses the cross path's share in the treble;
+ *   meier     Meier's "natural" crossfeed: the impulse minus the cross
+ *             path, so the two ears' pressures add up to the input at
+ *             every frequency (centred sound passes exactly).
+ *
+ * `delay` (us) delays the crossfed path further, band-limited (a Kaiser-
+ * windowed sinc): both paths then start IEM_CROSSFEED_DELAY_LEAD taps
+ * late, so that the fractional delay needs nothing before time 0. No type
+ * is ever louder than dry: at every frequency neither path, nor a
+ * centred signal's sum, nor uncorrelated stereo's power exceeds 1 (for
+ * linkwitz and meier, `gain` scales both paths down when a delay would
+ * make a centred signal's sum exceed 1; bs2b is libbs2b's as it is).
  */
+#define IEM_CROSSFEED_DELAY_LEAD	15
+
 struct iem_crossfeed {
 	double fcut;		/* Hz */
 	double feed;		/* dB */
-	/* bs2b's coefficients at the rate */
+	/* the coefficients at the rate: the low-pass (all types), bs2b's
+	 * high boost, and the gain on both paths */
 	double a0_lo, b1_lo, a0_hi, a1_hi, b1_hi, gain;
+	enum iem_crossfeed_type type;
+	double delay;		/* us, on the crossfed path */
+	double direct;		/* linkwitz: the direct path's level */
+	uint32_t rate;
 };
 
 /* RT-safe: yes. fcut and feed of a preset (not CUSTOM); -EINVAL. */
 IEM_EXPORT int iem_crossfeed_preset_levels(enum iem_crossfeed_preset preset,
 		double *fcut, double *feed);
-/* RT-safe: yes. Designs for rate; fcut in IEM_CROSSFEED_FCUT_MIN … MAX,
- * feed in IEM_CROSSFEED_FEED_MIN … MAX, else -EINVAL. */
+/* RT-safe: yes. Designs bs2b's for rate; fcut in IEM_CROSSFEED_FCUT_MIN
+ * … MAX, feed in IEM_CROSSFEED_FEED_MIN … MAX, else -EINVAL. */
 IEM_EXPORT int iem_crossfeed_design(struct iem_crossfeed *cf, double fcut, double feed, uint32_t rate);
+/* RT-safe: yes. Designs any type, with delay_us (0 … IEM_CROSSFEED_DELAY_MAX)
+ * on the crossfed path; -EINVAL for a value out of range. */
+IEM_EXPORT int iem_crossfeed_design_type(struct iem_crossfeed *cf, enum iem_crossfeed_type type,
+		double fcut, double feed, double delay_us, uint32_t rate);
+/* RT-safe: yes. The name of a type ("bs2b", "linkwitz", "meier"), or NULL. */
+IEM_EXPORT const char *iem_crossfeed_type_name(enum iem_crossfeed_type type);
 /* RT-safe: yes. Taps after which both responses are below 1e-7 (-140 dB). */
 IEM_EXPORT uint32_t iem_crossfeed_length(const struct iem_crossfeed *cf);
 /* RT-safe: yes. The first n taps of the direct (L -> L) and cross
- * (L -> R) responses; either may be NULL. */
+ * (L -> R) responses; either may be NULL. With a delay, n must be at
+ * most iem_crossfeed_length() (a delay's taps are worked out in place). */
 IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, float *cross, uint32_t n);
 
 /* ---- analysis: soundstage metrics ----------------------------------------- */
