@@ -444,9 +444,9 @@ static void test_imaging(void)
 			"from the HRTF's (+-30; negative: towards the centre; one noise: %+.1f … %+.1f us)",
 			seeds, mean[0], mean[1], lo, hi);
 	diag("… the chain's own noise: the whole output's ITD %.1f / %.1f us (phase transform; %+.1f / %+.1f "
-			"from the HRTF's), %.1f / %.1f us (low-passed cross-correlation; the HRTF's %.1f us)",
+			"from the HRTF's, outwards positive), %.1f / %.1f us (low-passed cross-correlation; the HRTF's %.1f us)",
 			k->itd_phat_us, a.speaker[1].itd_phat_us, k->itd_phat_us - hrtf_phat,
-			a.speaker[1].itd_phat_us + hrtf_phat, k->itd_us, a.speaker[1].itd_us, hrtf_itd);
+			-a.speaker[1].itd_phat_us - hrtf_phat, k->itd_us, a.speaker[1].itd_us, hrtf_itd);
 	check(k->itd_phat_us > 0.75 * hrtf_phat && a.speaker[1].itd_phat_us < -0.75 * hrtf_phat &&
 			k->itd_us > 0.75 * hrtf_itd && a.speaker[1].itd_us < -0.75 * hrtf_itd,
 			"… the whole output keeps each side, by both measures: %.1f / %.1f us and %.1f / %.1f us "
