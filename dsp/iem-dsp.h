@@ -702,8 +702,9 @@ struct iem_room_config {
 	 * kappa per band such that the on-axis intensity is DI dB above the
 	 * mean over all directions (times speaker_pattern's, when that is
 	 * below 1). All 0: omnidirectional. The default rises from near omni
-	 * in the bass to 8 dB at 16 kHz, as forward-firing domestic speakers
-	 * do (room.c says where the figures come from). */
+	 * in the bass (1 dB at 125 Hz) to 6 dB at 2 kHz and 9 dB at 16 kHz,
+	 * as forward-firing domestic speakers do (room.c says where the
+	 * figures come from). */
 	double speaker_di_db[IEM_ROOM_BANDS];
 };
 

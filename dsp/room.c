@@ -34,7 +34,7 @@
  * (dsp-reference §4.3): for the default room, -6.6 dB + DI at 2 m, so an
  * omnidirectional source gives a DRR no real speaker in that room has.
  * The model: gain exp(kappa(f) (cos theta - 1)) at theta off axis, a beam
- * with no nulls and no rear lobe (at DI 6 dB: -8.7 dB at 90 deg, -17 dB
+ * with no nulls and no rear lobe (at DI 6 dB: -8.5 dB at 90 deg, -17 dB
  * behind), whose directivity factor has the closed form
  * Q = 4 kappa / (1 - exp(-4 kappa)); kappa per octave band from the DI
  * asked for, linear in log frequency between the band centres. An image
