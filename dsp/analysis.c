@@ -14,6 +14,13 @@
  * the IACF of uncorrelated white noise on the inputs, in expectation,
  * without the noise.
  *
+ * The phase-transform ITD (GCC-PHAT) correlates the cross-spectrum with
+ * every bin's magnitude set to 1: what is left is the interaural phase
+ * alone, in which any filter common to both ears cancels. Its peak is
+ * found on the FFT's lag grid, then refined on the continuous correlation
+ * sum_k cos(phi_k + 2 pi f_k tau) (golden section; the main lobe is
+ * 1 / f_hi wide, many samples).
+ *
  * The energy envelope (direct sound, DRR, C50, reflections) is l^2 + r^2
  * smoothed by two running sums of half a millisecond each: a 1 ms
  * triangle, computed in O(n) whatever the rate.
@@ -271,6 +278,100 @@ static bool band_bins(const struct spectra *sp, double f, double width_oct, uint
 	*k0 = a;
 	*k1 = b;
 	return true;
+}
+
+/* The phase-transform correlation at lag tau (s) of the unit-magnitude
+ * cross-spectrum g (bins 1 … kmax, df Hz apart). */
+static double phat_at(const float *g, uint32_t kmax, double df, double tau)
+{
+	double acc = 0.0;
+	const double w = 2.0 * M_PI * df * tau;
+	for (uint32_t k = 1; k <= kmax; k++)
+		acc += g[2 * k] * cos(w * k) - g[2 * k + 1] * sin(w * k);
+	return acc;
+}
+
+int iem_analysis_itd_phat(const float *left, const float *right, uint32_t n,
+		uint32_t rate, double f_hi, double *itd_us)
+{
+	if (left == NULL || right == NULL || itd_us == NULL || n == 0 || !rate_ok(rate) ||
+	    !(f_hi > 0.0 && f_hi <= rate / 2.0) || !all_finite(left, n) || !all_finite(right, n))
+		return -EINVAL;
+	if (n > IEM_CONV_MAX_TAPS)
+		return -E2BIG;
+	if (energy(left, n) <= 0.0 || energy(right, n) <= 0.0)
+		return -ENODATA;
+
+	struct spectra sp;
+	float *l = NULL, *r = NULL;
+	int res;
+	if ((res = spectra_init(&sp, pow2_at_least(fmax(2.0 * n, MIN_FFT)), rate)) < 0)
+		goto out;
+	l = spectrum_of(&sp, left, NULL, 0, n, &res);
+	r = spectrum_of(&sp, right, NULL, 0, n, &res);
+	if (res < 0)
+		goto out;
+
+	/* conj(L) R, magnitude 1, below f_hi; bins with next to nothing in
+	 * them (1e-6 of the largest) stay out */
+	const uint32_t bins = sp.n / 2 + 1;
+	const uint32_t kmax = (uint32_t)fmin(floor(f_hi / sp.df), bins - 1);
+	double top = 0.0;
+	for (uint32_t k = 1; k <= kmax; k++) {
+		double re = (double)l[2 * k] * r[2 * k] + (double)l[2 * k + 1] * r[2 * k + 1];
+		double im = (double)l[2 * k] * r[2 * k + 1] - (double)l[2 * k + 1] * r[2 * k];
+		l[2 * k] = (float)re;
+		l[2 * k + 1] = (float)im;
+		top = fmax(top, hypot(re, im));
+	}
+	res = -ENODATA;
+	if (kmax == 0 || !(top > 0.0))
+		goto out;
+	memset(sp.s, 0, (sp.n + 2) * sizeof(float));
+	for (uint32_t k = 1; k <= kmax; k++) {
+		double m = hypot(l[2 * k], l[2 * k + 1]);
+		if (m > 1e-6 * top) {
+			l[2 * k] = (float)(l[2 * k] / m);
+			l[2 * k + 1] = (float)(l[2 * k + 1] / m);
+		} else {
+			l[2 * k] = l[2 * k + 1] = 0.0f;
+		}
+		sp.s[2 * k] = l[2 * k];
+		sp.s[2 * k + 1] = l[2 * k + 1];
+	}
+	/* on the lag grid: t[m] = sum_k 2 Re(g_k e^(2 pi i k m / N)) */
+	iem_fft_inverse(sp.fft, sp.s, sp.t);
+	const int max = (int)ceil(IEM_ANALYSIS_ITD_MAX_MS * 1e-3 * rate);
+	int best = 0;
+	for (int k = -max; k <= max; k++) {
+		float v = sp.t[k >= 0 ? (uint32_t)k : sp.n - (uint32_t)-k];
+		float b = sp.t[best >= 0 ? (uint32_t)best : sp.n - (uint32_t)-best];
+		if (v > b)
+			best = k;
+	}
+	/* golden section over the neighbouring lags */
+	const double g = (sqrt(5.0) - 1.0) / 2.0;
+	double a = (best - 1.0) / rate, b = (best + 1.0) / rate;
+	double x1 = b - g * (b - a), x2 = a + g * (b - a);
+	double f1 = phat_at(l, kmax, sp.df, x1), f2 = phat_at(l, kmax, sp.df, x2);
+	for (int i = 0; i < 60; i++) {
+		if (f1 > f2) {
+			b = x2, x2 = x1, f2 = f1;
+			x1 = b - g * (b - a);
+			f1 = phat_at(l, kmax, sp.df, x1);
+		} else {
+			a = x1, x1 = x2, f1 = f2;
+			x2 = a + g * (b - a);
+			f2 = phat_at(l, kmax, sp.df, x2);
+		}
+	}
+	*itd_us = 0.5 * (a + b) * 1e6;
+	res = 0;
+out:
+	iem_fft_free_buffer(l);
+	iem_fft_free_buffer(r);
+	spectra_clear(&sp);
+	return res;
 }
 
 /*
@@ -545,7 +646,7 @@ int iem_analysis_run(const struct iem_ir *ir, uint32_t rate, struct iem_analysis
 		double el = energy(l, n), er = energy(r, n);
 
 		spk->ild_db = ratio_db(el, er);
-		spk->itd_us = spk->itd_direct_us = NAN;
+		spk->itd_us = spk->itd_direct_us = spk->itd_phat_us = NAN;
 		if ((res = envelope_figures(l, r, n, rate, spk, &peak[s])) < 0)
 			goto out;
 		if (l && r && el > 0.0 && er > 0.0) {
@@ -554,6 +655,9 @@ int iem_analysis_run(const struct iem_ir *ir, uint32_t rate, struct iem_analysis
 			if (r2 != -ENOMEM)
 				r2 = iem_analysis_itd(l, r, end < n ? (uint32_t)end : n, rate,
 						IEM_ANALYSIS_ITD_LOWPASS, &spk->itd_direct_us);
+			if (r2 != -ENOMEM)
+				r2 = iem_analysis_itd_phat(l, r, n, rate, IEM_ANALYSIS_ITD_LOWPASS,
+						&spk->itd_phat_us);
 			if (r2 == -ENOMEM) {
 				res = r2;
 				goto out;

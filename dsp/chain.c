@@ -511,10 +511,12 @@ static int load_crossfeed(struct iem_chain *c, const struct iem_params *p,
 		snprintf(err, err_size, "crossfeed.preset %d is not known", (int)p->crossfeed_preset);
 		return -EINVAL;
 	}
-	if ((r = iem_crossfeed_design(&cf, fcut, feed, c->rate)) < 0) {
-		snprintf(err, err_size, "crossfeed: %g Hz, %g dB is outside %g … %g Hz, %g … %g dB",
-				fcut, feed, IEM_CROSSFEED_FCUT_MIN, IEM_CROSSFEED_FCUT_MAX,
-				IEM_CROSSFEED_FEED_MIN, IEM_CROSSFEED_FEED_MAX);
+	if ((r = iem_crossfeed_design_type(&cf, p->crossfeed_type, fcut, feed, p->crossfeed_delay,
+			c->rate)) < 0) {
+		snprintf(err, err_size, "crossfeed: type %d, %g Hz, %g dB, %g us is outside "
+				"%g … %g Hz, %g … %g dB, 0 … %g us", (int)p->crossfeed_type,
+				fcut, feed, p->crossfeed_delay, IEM_CROSSFEED_FCUT_MIN, IEM_CROSSFEED_FCUT_MAX,
+				IEM_CROSSFEED_FEED_MIN, IEM_CROSSFEED_FEED_MAX, IEM_CROSSFEED_DELAY_MAX);
 		return r;
 	}
 	uint32_t n = iem_crossfeed_length(&cf);

@@ -121,6 +121,15 @@ enum iem_crossfeed_preset {
 	IEM_CROSSFEED_PRESET_COUNT
 };
 
+/* The crossfeed's circuit (crossfeed.type); crossfeed.preset gives its
+ * levels, whichever it is. */
+enum iem_crossfeed_type {
+	IEM_CROSSFEED_BS2B,		/* Bauer's, as libbs2b: direct path boosted in the treble */
+	IEM_CROSSFEED_LINKWITZ,		/* Linkwitz 1971 / Chu Moy: RC low-pass across, direct flat */
+	IEM_CROSSFEED_MEIER,		/* Meier's natural crossfeed: direct = 1 - cross */
+	IEM_CROSSFEED_TYPE_COUNT
+};
+
 /* Ranges and defaults of the stage's parameters (iem_params_set enforces
  * them; iem_room_render and iem_crossfeed_* check their own). */
 #define IEM_STAGE_ANGLE_MIN		10.0	/* deg, each speaker off the median plane */
@@ -144,6 +153,7 @@ enum iem_crossfeed_preset {
 #define IEM_CROSSFEED_FCUT_MAX		2000.0
 #define IEM_CROSSFEED_FEED_MIN		1.0	/* dB */
 #define IEM_CROSSFEED_FEED_MAX		15.0
+#define IEM_CROSSFEED_DELAY_MAX		1000.0	/* us, extra on the crossfed path */
 
 #define IEM_PATH_MAX	1024		/* bytes of a file name parameter, with its NUL */
 
@@ -169,6 +179,8 @@ struct iem_params {
 	enum iem_crossfeed_preset crossfeed_preset;	/* crossfeed.preset */
 	double crossfeed_fcut;		/* crossfeed.fcut, Hz (preset custom) */
 	double crossfeed_feed;		/* crossfeed.feed, dB (preset custom) */
+	enum iem_crossfeed_type crossfeed_type;	/* crossfeed.type */
+	double crossfeed_delay;		/* crossfeed.delay, us */
 };
 
 enum iem_param_type {
@@ -638,12 +650,15 @@ IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double
  *   - Direct sound and early reflections: image sources (Allen & Berkley)
  *     up to `order` reflections, each with its own delay (fractional),
  *     1/r loss, wall absorption per band (beta^reflections) and the HRIR
- *     for its direction of arrival; the speakers radiate with a first-order
- *     pattern (`speaker_pattern`).
+ *     for its direction of arrival; the speakers radiate with a
+ *     frequency-dependent directivity (`speaker_di_db`): each image gets
+ *     the speaker's response in the direction it leaves the speaker in
+ *     (a minimum-phase filter; the direct sound is on axis, untouched).
  *   - Late reverberation: from the mixing time (the first arrival of an
  *     image of order `order` + 1), noise whose energy follows the
- *     image-source statistics (4 pi c / V per second, decaying at the
- *     band's RT60), the two ears decorrelated as a head in a diffuse field
+ *     image-source statistics (4 pi c / V per second over the speakers'
+ *     directivity factor, both per band, decaying at the band's RT60),
+ *     the two ears decorrelated as a head in a diffuse field
  *     is: coherence sinc(2 pi f d / c), d = 0.32 m for the default head
  *     (scaled with hrtf.head_radius for the model). The images fade out
  *     and the tail fades in over IEM_ROOM_XFADE_MS.
@@ -662,6 +677,7 @@ IEM_EXPORT int iem_hrtf_get(const struct iem_hrtf *h, double azimuth_deg, double
 #define IEM_ROOM_WALL_MIN	0.25	/* m, anything to any wall */
 #define IEM_ROOM_XFADE_MS	4.0	/* early -> late */
 #define IEM_ROOM_SPEED_OF_SOUND	343.0	/* m/s */
+#define IEM_ROOM_DI_MAX		15.0	/* dB, the speakers' directivity index */
 
 struct iem_room_config {
 	double angle;			/* deg */
@@ -675,11 +691,21 @@ struct iem_room_config {
 	double late_db;			/* late tail re the room's own; <= IEM_ROOM_LEVEL_OFF: none */
 	uint32_t order;			/* image-source order of the early part */
 	double max_seconds;		/* length cap, s (<= IEM_ROOM_MAX_SECONDS) */
-	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle); 1 = omni.
-	 * The default, 0.6, is a directivity index of 3.8 dB. */
+	/* speakers' pattern: gain a + (1 - a) cos(off-axis angle), the same
+	 * at every frequency; 1 = none (the default: speaker_di_db is the
+	 * speakers' directivity). */
 	double speaker_pattern;
 	bool compensate;		/* the phantom-centre timbre filter */
 	uint64_t seed;			/* of the late tail's noise */
+	/* The speakers' directivity index per octave band (125 Hz … 16 kHz),
+	 * dB, 0 … IEM_ROOM_DI_MAX: the beam exp(kappa (cos(off-axis angle) - 1)),
+	 * kappa per band such that the on-axis intensity is DI dB above the
+	 * mean over all directions (times speaker_pattern's, when that is
+	 * below 1). All 0: omnidirectional. The default rises from near omni
+	 * in the bass (1 dB at 125 Hz) to 6 dB at 2 kHz and 9 dB at 16 kHz,
+	 * as forward-firing domestic speakers do (room.c says where the
+	 * figures come from). */
+	double speaker_di_db[IEM_ROOM_BANDS];
 };
 
 struct iem_room_info {
@@ -711,7 +737,8 @@ struct iem_room {
 };
 
 /* RT-safe: yes. The defaults: stage and room as iem_params_init() has
- * them, order 3, 2 s cap, pattern 0.6, compensated, seed 1. */
+ * them, order 3, 2 s cap, pattern 1, the default directivity,
+ * compensated, seed 1. */
 IEM_EXPORT void iem_room_config_init(struct iem_room_config *cfg);
 
 /* RT-safe: yes. The room part of p (stage.angle … room.late) in cfg;
@@ -733,29 +760,59 @@ IEM_EXPORT struct iem_room *iem_room_free(struct iem_room *room);
 /* ---- crossfeed ------------------------------------------------------------- */
 
 /*
- * libbs2b's crossfeed (dsp-reference §1.1), as its two impulse responses:
- * each ear gets its own channel through a one-pole/one-zero high boost
- * and the other channel through a one-pole low-pass, both times `gain`,
- * so that a centred (mono) signal passes at 0 dB at low frequency and
- * the fed channel is `feed` dB below the direct one there.
+ * Crossfeed, as its two impulse responses (direct: L -> L, cross: L -> R;
+ * the right channel's are the same). Each ear gets the other channel
+ * through a one-pole low-pass at fcut, `feed` dB below its own channel at
+ * low frequency, where a centred (mono) signal passes at 0 dB. The types
+ * differ in the direct path (crossfeed.c has the transfer functions):
+ *
+ *   bs2b      libbs2b's (dsp-reference §1.1): a one-pole/one-zero high
+ *             boost, both paths times `gain`;
+ *   linkwitz  the passive RC crossfeed (Linkwitz 1971, Chu Moy): flat;
+ *             centred sound loses the cross path's share in the treble;
+ *   meier     Meier's "natural" crossfeed: the impulse minus the cross
+ *             path, so the two ears' pressures add up to the input at
+ *             every frequency (centred sound passes exactly).
+ *
+ * `delay` (us) delays the crossfed path further, band-limited (a Kaiser-
+ * windowed sinc): both paths then start IEM_CROSSFEED_DELAY_LEAD taps
+ * late, so that the fractional delay needs nothing before time 0. No type
+ * is ever louder than dry: at every frequency neither path, nor a
+ * centred signal's sum, nor uncorrelated stereo's power exceeds 1 (for
+ * linkwitz and meier, `gain` scales both paths down when a delay would
+ * make a centred signal's sum exceed 1; bs2b is libbs2b's as it is).
  */
+#define IEM_CROSSFEED_DELAY_LEAD	15
+
 struct iem_crossfeed {
 	double fcut;		/* Hz */
 	double feed;		/* dB */
-	/* bs2b's coefficients at the rate */
+	/* the coefficients at the rate: the low-pass (all types), bs2b's
+	 * high boost, and the gain on both paths */
 	double a0_lo, b1_lo, a0_hi, a1_hi, b1_hi, gain;
+	enum iem_crossfeed_type type;
+	double delay;		/* us, on the crossfed path */
+	double direct;		/* linkwitz: the direct path's level */
+	uint32_t rate;
 };
 
 /* RT-safe: yes. fcut and feed of a preset (not CUSTOM); -EINVAL. */
 IEM_EXPORT int iem_crossfeed_preset_levels(enum iem_crossfeed_preset preset,
 		double *fcut, double *feed);
-/* RT-safe: yes. Designs for rate; fcut in IEM_CROSSFEED_FCUT_MIN … MAX,
- * feed in IEM_CROSSFEED_FEED_MIN … MAX, else -EINVAL. */
+/* RT-safe: yes. Designs bs2b's for rate; fcut in IEM_CROSSFEED_FCUT_MIN
+ * … MAX, feed in IEM_CROSSFEED_FEED_MIN … MAX, else -EINVAL. */
 IEM_EXPORT int iem_crossfeed_design(struct iem_crossfeed *cf, double fcut, double feed, uint32_t rate);
+/* RT-safe: yes. Designs any type, with delay_us (0 … IEM_CROSSFEED_DELAY_MAX)
+ * on the crossfed path; -EINVAL for a value out of range. */
+IEM_EXPORT int iem_crossfeed_design_type(struct iem_crossfeed *cf, enum iem_crossfeed_type type,
+		double fcut, double feed, double delay_us, uint32_t rate);
+/* RT-safe: yes. The name of a type ("bs2b", "linkwitz", "meier"), or NULL. */
+IEM_EXPORT const char *iem_crossfeed_type_name(enum iem_crossfeed_type type);
 /* RT-safe: yes. Taps after which both responses are below 1e-7 (-140 dB). */
 IEM_EXPORT uint32_t iem_crossfeed_length(const struct iem_crossfeed *cf);
 /* RT-safe: yes. The first n taps of the direct (L -> L) and cross
- * (L -> R) responses; either may be NULL. */
+ * (L -> R) responses; either may be NULL. With a delay, n must be at
+ * most iem_crossfeed_length() (a delay's taps are worked out in place). */
 IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, float *cross, uint32_t n);
 
 /* ---- analysis: soundstage metrics ----------------------------------------- */
@@ -769,6 +826,18 @@ IEM_EXPORT void iem_crossfeed_ir(const struct iem_crossfeed *cf, float *direct, 
  *        lowpass_hz (IEM_ANALYSIS_ITD_LOWPASS; 0: broadband); the argmax
  *        of r (not |r|), refined by a 3-point parabola. Positive: the
  *        right ear lags, a source on the left (dsp-reference §3.4).
+ *        Its figure depends on the ears' common spectrum, not only on
+ *        their difference: a head's ITD falls with frequency, and the
+ *        correlation peak sits at an average weighted by the power below
+ *        lowpass_hz, so a filter on both ears moves it (KEMAR at 30 deg:
+ *        275 us raw, 306 us diffuse-field equalised, 286 us through the
+ *        anechoic stage's timbre filter: one interaural transfer function).
+ *   ITD (phase transform, GCC-PHAT, Knapp & Carter 1976): the same peak
+ *        search on the cross-spectrum below f_hi with every bin's
+ *        magnitude set to 1, refined on the continuous correlation. Only
+ *        the interaural phase is left: a filter common to both ears cancels
+ *        exactly, so a stage's output and the HRIR it was built from are
+ *        measured alike (KEMAR at 30 deg: 286.5 us in all three cases).
  *   ILD: 10 log10 of the left ear's energy over the right's; per octave,
  *        the energies of the FFT bins in [fc / sqrt 2, fc sqrt 2].
  *   IACC: max |IACF(tau)| over |tau| <= 1 ms (ISO 3382-1). For a response
@@ -817,6 +886,7 @@ struct iem_reflection {
 struct iem_speaker_analysis {
 	double itd_us;		/* the whole response */
 	double itd_direct_us;	/* the direct sound alone: up to its end */
+	double itd_phat_us;	/* the whole response, phase transform below IEM_ANALYSIS_ITD_LOWPASS */
 	double ild_db;
 	double ild_octave_db[IEM_ANALYSIS_OCTAVES];
 	double direct_ms;	/* the direct sound's peak, ms from the response's start */
@@ -863,6 +933,14 @@ IEM_EXPORT void iem_analysis_noise(uint64_t *state, float *out, uint32_t n);
  * the correlation has no positive peak), -ENOMEM. */
 IEM_EXPORT int iem_analysis_itd(const float *left, const float *right, uint32_t n,
 		uint32_t rate, double lowpass_hz, double *itd_us);
+
+/* RT-safe: no (allocates, plans FFTs). The phase-transform ITD of two ear
+ * signals below f_hi Hz (see above), in microseconds. -EINVAL (bad
+ * arguments, non-finite samples, f_hi outside 0 … rate / 2), -ENODATA (a
+ * silent ear, nothing below f_hi), -E2BIG (n above IEM_CONV_MAX_TAPS),
+ * -ENOMEM. */
+IEM_EXPORT int iem_analysis_itd_phat(const float *left, const float *right, uint32_t n,
+		uint32_t rate, double f_hi, double *itd_us);
 
 /* RT-safe: no (allocates, plans FFTs). IACC of two ear signals, in the
  * band f_lo … f_hi Hz (both 0: broadband); lag_us, when not NULL, gets

@@ -40,6 +40,8 @@ enum field {
 	F_CROSSFEED_PRESET,
 	F_CROSSFEED_FCUT,
 	F_CROSSFEED_FEED,
+	F_CROSSFEED_TYPE,
+	F_CROSSFEED_DELAY,
 };
 
 static const char *const bool_choices[] = { "false", "true", NULL };
@@ -48,9 +50,11 @@ static const char *const type_choices[] = {
 	"bandpass", "notch", "allpass", NULL
 };
 static const char *const channel_choices[] = { "both", "left", "right", NULL };
-/* in the order of enum iem_stage_mode and enum iem_crossfeed_preset */
+/* in the order of enum iem_stage_mode, enum iem_crossfeed_preset and
+ * enum iem_crossfeed_type */
 static const char *const stage_choices[] = { "off", "brir", "room", "crossfeed", NULL };
 static const char *const crossfeed_choices[] = { "default", "cmoy", "jmeier", "custom", NULL };
+static const char *const crossfeed_types[] = { "bs2b", "linkwitz", "meier", NULL };
 
 struct param_def {
 	const char *name;	/* for band fields: the part after "eq.N." */
@@ -117,6 +121,11 @@ static const struct param_def global_defs[] = {
 	{ "crossfeed.feed", F_CROSSFEED_FEED, IEM_PARAM_FLOAT, IEM_CROSSFEED_FEED_MIN, IEM_CROSSFEED_FEED_MAX,
 	  4.5, "dB", NULL, "4.5",
 	  "Crossfeed (preset custom): how far the fed channel stays below the direct one at low frequency" },
+	{ "crossfeed.type", F_CROSSFEED_TYPE, IEM_PARAM_ENUM, 0, 0, 0, "", crossfeed_types, "bs2b",
+	  "Crossfeed circuit: bs2b (Bauer, as libbs2b: treble boost on the direct path), linkwitz (Linkwitz 1971 / Chu Moy RC: direct path flat) or meier (Meier's natural crossfeed: centred sound passes untouched); crossfeed.preset sets its levels" },
+	{ "crossfeed.delay", F_CROSSFEED_DELAY, IEM_PARAM_FLOAT, 0, IEM_CROSSFEED_DELAY_MAX,
+	  0, "us", NULL, "0",
+	  "Crossfeed: extra delay of the crossfed path (an interaural time, e.g. 250 for speakers at 30 deg); above 0 both paths start 15 samples later" },
 };
 #define N_GLOBAL (sizeof(global_defs) / sizeof(global_defs[0]))
 
@@ -165,6 +174,8 @@ void iem_params_init(struct iem_params *p)
 	p->crossfeed_preset = IEM_CROSSFEED_DEFAULT;
 	p->crossfeed_fcut = 700.0;
 	p->crossfeed_feed = 4.5;
+	p->crossfeed_type = IEM_CROSSFEED_BS2B;
+	p->crossfeed_delay = 0.0;
 }
 
 /* The double behind a FLOAT parameter other than eq.preamp; NULL for others. */
@@ -203,6 +214,8 @@ static double *float_field(struct iem_params *p, enum field field, int band)
 		return &p->crossfeed_fcut;
 	case F_CROSSFEED_FEED:
 		return &p->crossfeed_feed;
+	case F_CROSSFEED_DELAY:
+		return &p->crossfeed_delay;
 	default:
 		return NULL;
 	}
@@ -366,6 +379,8 @@ int iem_params_set(struct iem_params *p, const char *name, const char *value,
 			p->stage_mode = (enum iem_stage_mode)r;
 		else if (d->field == F_CROSSFEED_PRESET)
 			p->crossfeed_preset = (enum iem_crossfeed_preset)r;
+		else if (d->field == F_CROSSFEED_TYPE)
+			p->crossfeed_type = (enum iem_crossfeed_type)r;
 		else
 			p->band[band].channels = channel_values[r];
 		return 0;
@@ -473,6 +488,11 @@ int iem_params_get(const struct iem_params *p, const char *name, char *buf, size
 		if ((unsigned)p->crossfeed_preset >= IEM_CROSSFEED_PRESET_COUNT)
 			return -EINVAL;
 		r = snprintf(buf, size, "%s", crossfeed_choices[p->crossfeed_preset]);
+		break;
+	case F_CROSSFEED_TYPE:
+		if ((unsigned)p->crossfeed_type >= IEM_CROSSFEED_TYPE_COUNT)
+			return -EINVAL;
+		r = snprintf(buf, size, "%s", crossfeed_types[p->crossfeed_type]);
 		break;
 	default:
 		if ((s = string_field(mp, d->field, &unused)) != NULL) {

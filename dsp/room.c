@@ -18,7 +18,32 @@
  * k ~ c t S / 4V reflections. Their energy per second is therefore
  * 4 pi c / V exp(-13.8 t / T60) (Eyring's T60, the same beta) in units
  * where the direct sound is 1/r: that is the noise's variance, divided by
- * the speakers' directivity factor Q (energy that leaves off axis).
+ * the speakers' directivity factor Q(f) (the images leave the speaker in
+ * every direction alike, on average, and the direct sound leaves it on
+ * axis: their energy is the mean over the sphere, 1 / Q of the axis').
+ *
+ * Speaker directivity. A real loudspeaker is nearly omnidirectional where
+ * its wavelength is large against the box (the bass) and beams more and
+ * more above that: the sound-power directivity index (DI, ANSI/CTA-2034-A:
+ * on-axis, strictly the listening window, over sound power) of forward-
+ * firing cone-and-dome speakers rises from 0 … 2 dB at 100 … 200 Hz to
+ * about 5 … 6 dB at 2 kHz and 7 … 10 dB at 10 kHz (Toole, Sound
+ * Reproduction, 3rd ed., the spinorama chapters, recalled). That is what
+ * sets the direct-to-reverberant ratio at the listener: DRR = 20 log10
+ * (r_c / r) with the critical distance r_c = 0.057 sqrt(Q V / T60)
+ * (dsp-reference §4.3): for the default room, -6.6 dB + DI at 2 m, so an
+ * omnidirectional source gives a DRR no real speaker in that room has.
+ * The model: gain exp(kappa(f) (cos theta - 1)) at theta off axis, a beam
+ * with no nulls and no rear lobe (at DI 6 dB: -8.5 dB at 90 deg, -17 dB
+ * behind), whose directivity factor has the closed form
+ * Q = 4 kappa / (1 - exp(-4 kappa)); kappa per octave band from the DI
+ * asked for, linear in log frequency between the band centres. An image
+ * that leaves the speaker at theta gets a minimum-phase filter with
+ * ln |H(f)| = kappa(f) (cos theta - 1): the complex cepstrum of the
+ * filter for ln |H| = kappa(f) (computed once), times (cos theta - 1),
+ * exponentiated. The direct sound leaves on axis and stays as it was; the
+ * tail's level follows Q(f). The first-order speaker_pattern, when below
+ * 1, multiplies in (its Q then by numerical integration).
  *
  * Wall absorption per band: an image of order k carries beta(f)^k. With
  * one reverberation time for every band that is a number; otherwise the
@@ -66,10 +91,17 @@
 #define EQ_LENGTH_MS		40.0
 #define EQ_REFINE		2		/* corrections after the first design */
 #define WALL_LENGTH_MS		10.0
+#define DIR_LENGTH_MS		10.0		/* an image's directivity filter */
+#define DIR_GRID_MS		40.0		/* … designed on a grid at least this long */
 #define TAIL_FADE_OUT		0.05		/* of the tail's length */
 
 static const double band_centre[IEM_ROOM_BANDS] = {
 	125, 250, 500, 1000, 2000, 4000, 8000, 16000
+};
+
+/* The speakers' directivity index per octave band, dB (see the top). */
+static const double di_default[IEM_ROOM_BANDS] = {
+	1.0, 1.5, 2.5, 4.0, 6.0, 7.0, 8.0, 9.0
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -105,9 +137,11 @@ void iem_room_config_init(struct iem_room_config *cfg)
 	cfg->late_db = 0.0;
 	cfg->order = 3;
 	cfg->max_seconds = 2.0;
-	cfg->speaker_pattern = 0.6;
+	cfg->speaker_pattern = 1.0;
 	cfg->compensate = true;
 	cfg->seed = 1;
+	for (int b = 0; b < IEM_ROOM_BANDS; b++)
+		cfg->speaker_di_db[b] = di_default[b];
 }
 
 void iem_room_config_from_params(struct iem_room_config *cfg, const struct iem_params *p)
@@ -194,6 +228,13 @@ static int check_config(const struct iem_room_config *c, char *err, size_t err_s
 				c->speaker_pattern);
 		return -EINVAL;
 	}
+	for (int b = 0; b < IEM_ROOM_BANDS; b++) {
+		if (!in_range(c->speaker_di_db[b], 0.0, IEM_ROOM_DI_MAX)) {
+			set_err(err, err_size, "speaker directivity index %g dB at %g Hz is outside 0 … %g dB",
+					c->speaker_di_db[b], band_centre[b], IEM_ROOM_DI_MAX);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -238,17 +279,61 @@ static int place(const struct iem_room_config *c, struct iem_room_info *info,
 
 /* ---- spectra ------------------------------------------------------------------ */
 
-/* ln beta at frequency f: linear in log2 f between the octave centres. */
-static double ln_beta_at(const double *ln_beta, double f)
+/* A per-band figure (ln beta, kappa, ln Q) at frequency f: linear in
+ * log2 f between the octave centres, held beyond them. */
+static double band_value_at(const double *v, double f)
 {
 	if (f <= band_centre[0])
-		return ln_beta[0];
+		return v[0];
 	if (f >= band_centre[IEM_ROOM_BANDS - 1])
-		return ln_beta[IEM_ROOM_BANDS - 1];
+		return v[IEM_ROOM_BANDS - 1];
 	double x = log2(f / band_centre[0]);
 	int b = (int)x;
 	double u = x - b;
-	return ln_beta[b] * (1.0 - u) + ln_beta[b + 1] * u;
+	return v[b] * (1.0 - u) + v[b + 1] * u;
+}
+
+/* Directivity factor of the beam exp(kappa (cos theta - 1)). */
+static double beam_q(double kappa)
+{
+	if (kappa < 1e-9)
+		return 1.0;
+	return 4.0 * kappa / -expm1(-4.0 * kappa);
+}
+
+/* kappa of the beam with directivity index di_db (bisection; Q grows
+ * monotonically with kappa). */
+static double beam_kappa(double di_db)
+{
+	const double q = pow(10.0, di_db / 10.0);
+	double lo = 0.0, hi = 64.0;
+	if (q <= 1.0)
+		return 0.0;
+	for (int i = 0; i < 80; i++) {
+		double mid = 0.5 * (lo + hi);
+		if (beam_q(mid) < q)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return 0.5 * (lo + hi);
+}
+
+/* Directivity factor of the beam times the first-order pattern
+ * a + (1 - a) cos theta: 2 / integral of the power over cos theta in
+ * [-1, 1] (Simpson; the integrand is smooth). */
+static double speaker_q(double kappa, double a)
+{
+	if (a >= 1.0)
+		return beam_q(kappa);
+	const int m = 512;
+	double sum = 0.0;
+	for (int i = 0; i <= m; i++) {
+		double u = -1.0 + 2.0 * i / m;
+		double g = (a + (1.0 - a) * u) * exp(kappa * (u - 1.0));
+		sum += (i == 0 || i == m ? 1.0 : (i & 1) ? 4.0 : 2.0) * g * g;
+	}
+	return 2.0 / (sum * (2.0 / m) / 3.0);
 }
 
 /* Weight of octave band b at f: raised-cosine crossovers in log2 f between
@@ -280,13 +365,13 @@ static double diffuse_ic(double f, double d)
 }
 
 /*
- * Minimum-phase filter of `len` taps whose magnitude is exp(lnmag[k]) at
- * bin k of an n-point grid (n / 2 + 1 bins, n a power of two well above
- * len); a half-Hann fade over its last quarter. t (n floats) and s (n + 2)
- * are scratch from iem_fft_alloc.
+ * The complex logarithm of the minimum-phase spectrum whose magnitude is
+ * exp(lnmag[k]) at bin k of an n-point grid (n / 2 + 1 bins): into s
+ * (n + 2 floats), ln |H| as real and the phase as imaginary part. t (n
+ * floats) is scratch; both from iem_fft_alloc.
  */
-static void minimum_phase(struct iem_fft *fft, const double *lnmag, uint32_t n,
-		float *t, float *s, float *out, uint32_t len)
+static void minimum_phase_log(struct iem_fft *fft, const double *lnmag, uint32_t n,
+		float *t, float *s)
 {
 	const uint32_t bins = n / 2 + 1;
 
@@ -305,6 +390,20 @@ static void minimum_phase(struct iem_fft *fft, const double *lnmag, uint32_t n,
 			t[m] = 0.0f;
 	}
 	iem_fft_forward(fft, t, s);
+}
+
+/*
+ * Minimum-phase filter of `len` taps whose magnitude is exp(lnmag[k]) at
+ * bin k of an n-point grid (n / 2 + 1 bins, n a power of two well above
+ * len); a half-Hann fade over its last quarter. t (n floats) and s (n + 2)
+ * are scratch from iem_fft_alloc.
+ */
+static void minimum_phase(struct iem_fft *fft, const double *lnmag, uint32_t n,
+		float *t, float *s, float *out, uint32_t len)
+{
+	const uint32_t bins = n / 2 + 1;
+
+	minimum_phase_log(fft, lnmag, n, t, s);
 	for (uint32_t k = 0; k < bins; k++) {
 		double mag = exp(s[2 * k]), ph = s[2 * k + 1];
 		s[2 * k] = (float)(mag * cos(ph));
@@ -352,27 +451,136 @@ struct synth {
 	double xfade;			/* s */
 	uint32_t len;			/* taps of the response */
 	float *path[4];			/* LL, RL, LR, RR */
+
+	/* the speakers' directivity (see the top) */
+	double kappa[IEM_ROOM_BANDS];
+	double ln_q[IEM_ROOM_BANDS];	/* ln of the directivity factor, for the tail */
+	bool directive;			/* images get directivity filters */
+	uint32_t dn;			/* their design grid, points */
+	uint32_t dextra;		/* taps they add to an arrival (0: none) */
+	struct iem_fft *dfft;
+	float *dlog;			/* complex log of the filter for ln |H| = kappa(f) */
+	float *dspec, *dx, *dt;		/* scratch: dn + 2, dn + 2, dn floats */
+	float *darr[2];			/* a filtered arrival, hl + dextra taps per ear */
 };
 
-/* Adds one arrival (direction from the head centre, unit vector v; delay
- * in frames from the start of the response) for speaker s through the
- * HRTF, scaled by gain, into out[ear] (out[0] left, out[1] right). */
-static int add_arrival(struct synth *sy, const double v[3], double frames, double gain,
-		float *out_left, float *out_right, uint32_t out_len)
+/* kappa and Q per band; the filters' grid and the complex cepstral
+ * logarithm of ln |H| = kappa(f), when images need them. */
+static int directivity_init(struct synth *sy)
 {
-	if (sy->hrtf == NULL) {
-		const float one = 1.0f;
-		hrtf_shift_add(out_left, out_len, &one, 1, frames + OMNI_LEAD, gain);
-		hrtf_shift_add(out_right, out_len, &one, 1, frames + OMNI_LEAD, gain);
-		return 0;
+	const struct iem_room_config *c = sy->cfg;
+	bool any = false;
+
+	for (int b = 0; b < IEM_ROOM_BANDS; b++) {
+		sy->kappa[b] = beam_kappa(c->speaker_di_db[b]);
+		sy->ln_q[b] = log(speaker_q(sy->kappa[b], c->speaker_pattern));
+		any |= sy->kappa[b] > 0.0;
 	}
-	double az = atan2(v[1], v[0]) * 180.0 / M_PI;
-	double el = atan2(v[2], hypot(v[0], v[1])) * 180.0 / M_PI;
-	int r = iem_hrtf_get(sy->hrtf, az, el, sy->hrir[0], sy->hrir[1]);
-	if (r < 0)
-		return r;
-	hrtf_shift_add(out_left, out_len, sy->hrir[0], sy->hl, frames, gain);
-	hrtf_shift_add(out_right, out_len, sy->hrir[1], sy->hl, frames, gain);
+	if (!any || sy->early_gain == 0.0)
+		return 0;
+
+	const uint32_t flen = pow2_at_least((uint64_t)ceil(DIR_LENGTH_MS * 1e-3 * sy->rate));
+	const uint32_t n = pow2_at_least((uint64_t)fmax(2.0 * (sy->hl + flen), DIR_GRID_MS * 1e-3 * sy->rate));
+	const uint32_t bins = n / 2 + 1;
+	double *lnmag = calloc(bins, sizeof(double));
+
+	sy->dn = n;
+	sy->dextra = flen;
+	sy->dfft = iem_fft_new(n);
+	sy->dlog = iem_fft_alloc(n + 2);
+	sy->dspec = iem_fft_alloc(n + 2);
+	sy->dx = iem_fft_alloc(n + 2);
+	sy->dt = iem_fft_alloc(n);
+	sy->darr[0] = calloc(sy->hl + flen, sizeof(float));
+	sy->darr[1] = calloc(sy->hl + flen, sizeof(float));
+	if (lnmag == NULL || sy->dfft == NULL || sy->dlog == NULL || sy->dspec == NULL ||
+	    sy->dx == NULL || sy->dt == NULL || sy->darr[0] == NULL || sy->darr[1] == NULL) {
+		free(lnmag);
+		return -ENOMEM;
+	}
+	for (uint32_t k = 0; k < bins; k++)
+		lnmag[k] = band_value_at(sy->kappa, (double)k * sy->rate / n);
+	minimum_phase_log(sy->dfft, lnmag, n, sy->dt, sy->dlog);
+	free(lnmag);
+	sy->directive = true;
+	return 0;
+}
+
+static void directivity_clear(struct synth *sy)
+{
+	sy->dfft = iem_fft_free(sy->dfft);
+	iem_fft_free_buffer(sy->dlog);
+	iem_fft_free_buffer(sy->dspec);
+	iem_fft_free_buffer(sy->dx);
+	iem_fft_free_buffer(sy->dt);
+	free(sy->darr[0]);
+	free(sy->darr[1]);
+	sy->dlog = sy->dspec = sy->dx = sy->dt = sy->darr[0] = sy->darr[1] = NULL;
+}
+
+/* x[ear] (n taps each) through the speaker's response at cos theta off
+ * axis: into sy->darr, n + dextra taps, faded over the filter's last
+ * quarter. */
+static void directivity_apply(struct synth *sy, const float *const x[2], uint32_t n, double cos_theta)
+{
+	const uint32_t dn = sy->dn, bins = dn / 2 + 1, len = n + sy->dextra;
+	const uint32_t fade = sy->dextra / 4, start = len - fade;
+	const double c = cos_theta - 1.0;
+
+	for (uint32_t k = 0; k < bins; k++) {
+		double mag = exp(c * sy->dlog[2 * k]), ph = c * sy->dlog[2 * k + 1];
+		sy->dspec[2 * k] = (float)(mag * cos(ph));
+		sy->dspec[2 * k + 1] = (float)(mag * sin(ph));
+	}
+	for (int ear = 0; ear < 2; ear++) {
+		memset(sy->dt, 0, dn * sizeof(float));
+		memcpy(sy->dt, x[ear], n * sizeof(float));
+		iem_fft_forward(sy->dfft, sy->dt, sy->dx);
+		for (uint32_t k = 0; k < bins; k++) {
+			float re = sy->dx[2 * k] * sy->dspec[2 * k] - sy->dx[2 * k + 1] * sy->dspec[2 * k + 1];
+			float im = sy->dx[2 * k] * sy->dspec[2 * k + 1] + sy->dx[2 * k + 1] * sy->dspec[2 * k];
+			sy->dx[2 * k] = re;
+			sy->dx[2 * k + 1] = im;
+		}
+		iem_fft_inverse(sy->dfft, sy->dx, sy->dt);
+		for (uint32_t i = 0; i < len; i++) {
+			double w = i < start ? 1.0 : 0.5 + 0.5 * cos(M_PI * (double)(i - start + 1) / (fade + 1));
+			sy->darr[ear][i] = (float)(sy->dt[i] / (double)dn * w);
+		}
+	}
+}
+
+/* Adds one arrival (direction from the head centre, unit vector v; delay
+ * in frames from the start of the response; left the speaker at
+ * cos_theta off its axis) for speaker s through the HRTF, scaled by gain,
+ * into out[ear] (out[0] left, out[1] right). */
+static int add_arrival(struct synth *sy, const double v[3], double frames, double gain,
+		double cos_theta, float *out_left, float *out_right, uint32_t out_len)
+{
+	static const float one = 1.0f;
+	const float *x[2] = { &one, &one };
+	uint32_t n = 1;
+
+	if (sy->hrtf == NULL) {
+		frames += OMNI_LEAD;
+	} else {
+		double az = atan2(v[1], v[0]) * 180.0 / M_PI;
+		double el = atan2(v[2], hypot(v[0], v[1])) * 180.0 / M_PI;
+		int r = iem_hrtf_get(sy->hrtf, az, el, sy->hrir[0], sy->hrir[1]);
+		if (r < 0)
+			return r;
+		x[0] = sy->hrir[0];
+		x[1] = sy->hrir[1];
+		n = sy->hl;
+	}
+	if (sy->directive && cos_theta < 1.0 - 1e-9) {
+		directivity_apply(sy, x, n, cos_theta);
+		x[0] = sy->darr[0];
+		x[1] = sy->darr[1];
+		n += sy->dextra;
+	}
+	hrtf_shift_add(out_left, out_len, x[0], n, frames, gain);
+	hrtf_shift_add(out_right, out_len, x[1], n, frames, gain);
 	return 0;
 }
 
@@ -442,7 +650,7 @@ static int images(struct synth *sy, uint32_t order, bool render, float *const *o
 				}
 				float *const *o = sy->banded ? out + 4 * k : out;
 				double frames = dist_i * fs_c - sy->info->removed;
-				if ((r = add_arrival(sy, v, frames, gain, o[0 + s], o[2 + s], out_len)) < 0)
+				if ((r = add_arrival(sy, v, frames, gain, cosang, o[0 + s], o[2 + s], out_len)) < 0)
 					return r;
 				sy->info->images++;
 			}
@@ -469,7 +677,7 @@ static int wall_filters(struct synth *sy, uint32_t order, float *const *acc, uin
 		goto out;
 	for (uint32_t k = 1; k <= order; k++) {
 		for (uint32_t b = 0; b < bins; b++)
-			lnmag[b] = k * ln_beta_at(sy->ln_beta, (double)b * sy->rate / n);
+			lnmag[b] = k * band_value_at(sy->ln_beta, (double)b * sy->rate / n);
 		minimum_phase(fft, lnmag, n, t, s, taps, flen);
 		memset(t, 0, n * sizeof(float));
 		memcpy(t, taps, flen * sizeof(float));
@@ -536,9 +744,7 @@ static int tail(struct synth *sy, double start, double ic_distance)
 	const uint32_t n = pow2_at_least(count);
 	const uint32_t bins = n / 2 + 1;
 	const int bands = sy->banded ? IEM_ROOM_BANDS : 1;
-	const double a = c->speaker_pattern;
-	const double q = 1.0 / (a * a + (1.0 - a) * (1.0 - a) / 3.0);
-	const double level = sqrt(4.0 * M_PI * C_SOUND / (info->volume * sy->rate * q)) * sy->late_gain;
+	const double level = sqrt(4.0 * M_PI * C_SOUND / (info->volume * sy->rate)) * sy->late_gain;
 	const uint32_t fade_out = (uint32_t)(count * TAIL_FADE_OUT) + 1;
 	struct iem_fft *fft = iem_fft_new(n);
 	float *noise[2] = { iem_fft_alloc(n + 2), iem_fft_alloc(n + 2) };
@@ -550,10 +756,13 @@ static int tail(struct synth *sy, double start, double ic_distance)
 	if (fft == NULL || noise[0] == NULL || noise[1] == NULL || spec == NULL || t == NULL ||
 	    mixa == NULL || mixb == NULL || weight == NULL)
 		goto out;
+	/* the coherence, and the level over the speakers' directivity factor */
 	for (uint32_t k = 0; k < bins; k++) {
-		double ic = sy->hrtf == NULL ? 1.0 : diffuse_ic((double)k * sy->rate / n, ic_distance);
-		mixa[k] = sqrt((1.0 + ic) / 2.0);
-		mixb[k] = sqrt((1.0 - ic) / 2.0);
+		double f = (double)k * sy->rate / n;
+		double ic = sy->hrtf == NULL ? 1.0 : diffuse_ic(f, ic_distance);
+		double q = exp(-0.5 * band_value_at(sy->ln_q, f));
+		mixa[k] = q * sqrt((1.0 + ic) / 2.0);
+		mixb[k] = q * sqrt((1.0 - ic) / 2.0);
 	}
 
 	for (int s = 0; s < 2; s++) {
@@ -815,6 +1024,8 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 		set_err(err, err_size, "the HRTF failed: %s", strerror(-r));
 		goto error;
 	}
+	if (directivity_init(&sy) < 0)
+		goto nomem;
 	if (hrtf) {
 		struct iem_hrtf_info hi;
 		iem_hrtf_get_info(hrtf, &hi);
@@ -837,7 +1048,7 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 				: (2.0 * order + 1.0) * diag / C_SOUND) : cfg->distance / C_SOUND;
 	const uint64_t cap = (uint64_t)floor(cfg->max_seconds * rate);
 	const uint32_t eq_len = cfg->compensate ? pow2_at_least((uint64_t)ceil(EQ_LENGTH_MS * 1e-3 * rate)) : 0;
-	uint64_t need = (uint64_t)ceil(arrive0 + t_last * rate) + sy.hl + 2 * HRTF_FD_HALF;
+	uint64_t need = (uint64_t)ceil(arrive0 + t_last * rate) + sy.hl + sy.dextra + 2 * HRTF_FD_HALF;
 	if (need > cap)
 		need = cap;
 	uint64_t final_len = need + eq_len > cap ? cap : need + eq_len;
@@ -857,7 +1068,7 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 	if (sy.banded) {
 		acc_len = (uint32_t)fmin((double)sy.len,
 				ceil(arrive0 + (sy.late_gain > 0.0 ? sy.t_mix + sy.xfade : t_last) * rate) +
-				sy.hl + 2 * HRTF_FD_HALF);
+				sy.hl + sy.dextra + 2 * HRTF_FD_HALF);
 		acc = calloc(4 * ((size_t)order + 1), sizeof(float *));
 		if (acc == NULL)
 			goto nomem;
@@ -887,6 +1098,7 @@ int iem_room_render(const struct iem_room_config *cfg, const struct iem_hrtf *hr
 	room->ir = (struct iem_ir) { 2, 2, sy.len, room->paths };
 	free(sy.hrir[0]);
 	free(sy.hrir[1]);
+	directivity_clear(&sy);
 	if (acc) {
 		for (size_t k = 4; k < 4 * ((size_t)order + 1); k++)
 			free(acc[k]);
@@ -901,6 +1113,7 @@ nomem:
 error:
 	free(sy.hrir[0]);
 	free(sy.hrir[1]);
+	directivity_clear(&sy);
 	if (acc) {
 		for (size_t k = 4; k < 4 * ((size_t)order + 1); k++)
 			free(acc[k]);

@@ -50,6 +50,8 @@ struct result {
 	struct iem_stage_info stage;
 	char mode[32];
 	char preset[32];
+	char xtype[32];			/* crossfeed.type */
+	char xdelay[32];		/* crossfeed.delay */
 	char hrtf[512];
 	uint32_t rate;
 	uint32_t n;
@@ -251,6 +253,8 @@ done:
 	}
 	iem_params_get(&r->params, "stage.mode", r->mode, sizeof(r->mode));
 	iem_params_get(&r->params, "crossfeed.preset", r->preset, sizeof(r->preset));
+	iem_params_get(&r->params, "crossfeed.type", r->xtype, sizeof(r->xtype));
+	iem_params_get(&r->params, "crossfeed.delay", r->xdelay, sizeof(r->xdelay));
 
 	/* where everything stands, for the plan of the room */
 	if (p.stage_mode == IEM_STAGE_ROOM) {
@@ -295,7 +299,10 @@ static void print_text(const struct result *r)
 				p->room_depth, p->room_height, p->room_rt60, r->n,
 				F("%+.2f", r->stage.gain_db), r->hrtf);
 	else if (strcmp(r->mode, "crossfeed") == 0)
-		printf("stage:       crossfeed (bs2b, preset %s), %u taps\n", r->preset, r->n);
+		printf("stage:       crossfeed (%s, preset %s)%s%s%s, %u taps\n", r->xtype, r->preset,
+				r->params.crossfeed_delay > 0.0 ? ", crossfed path delayed " : "",
+				r->params.crossfeed_delay > 0.0 ? r->xdelay : "",
+				r->params.crossfeed_delay > 0.0 ? " us" : "", r->n);
 	else if (strcmp(r->mode, "brir") == 0)
 		printf("stage:       %s (%s, %u channels, %u Hz), %u taps, gain %s dB\n", p->stage_brir,
 				r->stage.layout, r->stage.file_channels, r->stage.file_rate, r->n,
@@ -307,6 +314,8 @@ static void print_text(const struct result *r)
 			F("%+.1f", a->speaker[0].itd_us), F("%+.1f", a->speaker[1].itd_us));
 	printf("ITD direct:  left %s us, right %s us (direct sound only)\n",
 			F("%+.1f", a->speaker[0].itd_direct_us), F("%+.1f", a->speaker[1].itd_direct_us));
+	printf("ITD phase:   left %s us, right %s us (GCC-PHAT below 1.5 kHz, whole response)\n",
+			F("%+.1f", a->speaker[0].itd_phat_us), F("%+.1f", a->speaker[1].itd_phat_us));
 	printf("ILD:         left %s dB, right %s dB\n",
 			F("%+.2f", a->speaker[0].ild_db), F("%+.2f", a->speaker[1].ild_db));
 	for (int s = 0; s < 2; s++) {
@@ -384,6 +393,8 @@ static void print_json(const struct result *r)
 	} else if (strcmp(r->mode, "crossfeed") == 0) {
 		fputs(", \"preset\": ", f);
 		json_string(f, r->preset);
+		fputs(", \"type\": ", f);
+		json_string(f, r->xtype);
 	} else if (strcmp(r->mode, "brir") == 0) {
 		fputs(", \"file\": ", f);
 		json_string(f, r->params.stage_brir);
@@ -397,6 +408,8 @@ static void print_json(const struct result *r)
 		json_number(f, k->itd_us);
 		fputs(", \"itd_direct_us\": ", f);
 		json_number(f, k->itd_direct_us);
+		fputs(", \"itd_phat_us\": ", f);
+		json_number(f, k->itd_phat_us);
 		fputs(", \"ild_db\": ", f);
 		json_number(f, k->ild_db);
 		fputs(",\n      \"ild_octave_db\": {", f);

@@ -4,9 +4,13 @@
  * (dsp-reference §1.1, §1.2): its coefficients for the three presets at
  * 44.1 and 48 kHz, its first 64 output samples for an impulse, its
  * levels; the impulse responses of the three presets against libbs2b
- * itself, when it is installed (Debian's libbs2b-dev); and the chain with
+ * itself, when it is installed (Debian's libbs2b-dev); linkwitz and meier
+ * against their analog prototypes and their digital closed forms, centred
+ * sound through each; the extra delay, tap for tap and by phase; that no
+ * type, preset or delay is ever louder than dry; and the chain with
  * stage.mode = crossfeed.
  */
+#include <complex.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -245,6 +249,219 @@ static void test_libbs2b(void)
 #endif
 }
 
+/* ---- linkwitz and meier; the extra delay; loudness --------------------------- */
+
+/* The complex response of n taps at f Hz. */
+static double complex dft(const float *x, uint32_t n, uint32_t rate, double f)
+{
+	double complex acc = 0.0;
+	for (uint32_t i = 0; i < n; i++)
+		acc += x[i] * cexp(-2.0 * I * M_PI * f * i / rate);
+	return acc;
+}
+
+struct pair {
+	struct iem_crossfeed cf;
+	uint32_t n;
+	float *d, *c;
+};
+
+static void pair_make(struct pair *p, enum iem_crossfeed_type type, double fcut, double feed,
+		double delay, uint32_t rate)
+{
+	if (iem_crossfeed_design_type(&p->cf, type, fcut, feed, delay, rate) < 0) {
+		printf("Bail out! iem_crossfeed_design_type(%d, %g, %g, %g, %u)\n", type, fcut, feed, delay, rate);
+		exit(1);
+	}
+	p->n = iem_crossfeed_length(&p->cf);
+	p->d = test_alloc(p->n, sizeof(float));
+	p->c = test_alloc(p->n, sizeof(float));
+	iem_crossfeed_ir(&p->cf, p->d, p->c, p->n);
+}
+
+static void pair_free(struct pair *p)
+{
+	free(p->d);
+	free(p->c);
+}
+
+/* Linkwitz and Meier against their analog prototypes:
+ * C(s) = c / (1 + s / w), c = 1 / (1 + 10^(F/20)); D = 1 - c (linkwitz)
+ * or 1 - C(s) (meier). The digital low-pass (bs2b's one-pole) is exact at
+ * 0 Hz and close below a few kHz. */
+static void test_prototypes(void)
+{
+	static const double freqs[] = { 50, 200, 700, 1500, 3000, 5000 };
+	static const uint32_t rates[] = { 44100, 48000, 96000 };
+	double worst = 0.0, worst_dc = 0.0, worst_z = 0.0;
+	char line[256];
+	size_t len = 0;
+
+	for (int t = IEM_CROSSFEED_LINKWITZ; t <= IEM_CROSSFEED_MEIER; t++) {
+		for (size_t k = 0; k < 3; k++) {
+			struct pair p;
+			double fcut = 700.0, feed = 4.5, c = 1.0 / (1.0 + pow(10.0, feed / 20.0));
+			pair_make(&p, (enum iem_crossfeed_type)t, fcut, feed, 0.0, rates[k]);
+			double here = 0.0, x = exp(-2.0 * M_PI * fcut / rates[k]);
+			for (size_t i = 0; i < sizeof(freqs) / sizeof(freqs[0]); i++) {
+				double complex cw = c / (1.0 + I * freqs[i] / fcut);
+				double complex dw = t == IEM_CROSSFEED_LINKWITZ ? 1.0 - c : 1.0 - cw;
+				double complex d = dft(p.d, p.n, rates[k], freqs[i]), cr = dft(p.c, p.n, rates[k], freqs[i]);
+				here = fmax(here, fabs(db(cabs(d)) - db(cabs(dw))));
+				here = fmax(here, fabs(db(cabs(cr)) - db(cabs(cw))));
+				/* and the digital form itself, exactly */
+				double complex cz = c * (1.0 - x) / (1.0 - x * cexp(-2.0 * I * M_PI * freqs[i] / rates[k]));
+				double complex dz = t == IEM_CROSSFEED_LINKWITZ ? 1.0 - c : 1.0 - cz;
+				worst_z = fmax(worst_z, fmax(cabs(d - dz), cabs(cr - cz)));
+			}
+			worst = fmax(worst, here);
+			worst_dc = fmax(worst_dc, fabs(creal(dft(p.c, p.n, rates[k], 0.0)) - c));
+			worst_dc = fmax(worst_dc, fabs(creal(dft(p.d, p.n, rates[k], 0.0)) - (1.0 - c)));
+			if (k == 1)
+				len += (size_t)snprintf(line + len, sizeof(line) - len, " %s %.3f dB",
+						iem_crossfeed_type_name((enum iem_crossfeed_type)t), here);
+			pair_free(&p);
+		}
+	}
+	check(worst_dc < 1e-6, "linkwitz and meier, 700 Hz / 4.5 dB: 0 Hz gains 1 - c and c = 1 / (1 + 10^(4.5/20)) "
+			"at 44.1, 48, 96 kHz (worst %.2g)", worst_dc);
+	check(worst_z < 1e-6, "… their responses 50 Hz … 5 kHz are the one-pole's, c (1 - x) / (1 - x z^-1) "
+			"with x = exp(-2 pi fcut / fs), and 1 - c or 1 - that (worst %.2g)", worst_z);
+	/* the one-pole's magnitude sits above the prototype's as f / fs grows
+	 * (+0.18 dB at 5 kHz and 44.1 kHz): bs2b's low-pass does the same */
+	check(worst < 0.25, "… within 0.25 dB of the analog prototypes (worst %.3f dB; at 48 kHz:%s)",
+			worst, line);
+
+	/* centred sound: meier's passes exactly (direct + cross is the impulse);
+	 * linkwitz's falls to 1 - c in the treble */
+	struct pair m, l;
+	pair_make(&m, IEM_CROSSFEED_MEIER, 650, 9.5, 0.0, 48000);
+	pair_make(&l, IEM_CROSSFEED_LINKWITZ, 700, 4.5, 0.0, 48000);
+	double off = 0.0;
+	for (uint32_t i = 0; i < m.n; i++)
+		off = fmax(off, fabs(m.d[i] + m.c[i] - (i == 0 ? 1.0 : 0.0)));
+	double c = 1.0 / (1.0 + pow(10.0, 4.5 / 20.0));
+	double complex mono20 = dft(l.d, l.n, 48000, 20.0) + dft(l.c, l.n, 48000, 20.0);
+	double complex mono10k = dft(l.d, l.n, 48000, 10000.0) + dft(l.c, l.n, 48000, 10000.0);
+	check(off < 1e-7, "meier: a centred signal passes untouched (direct + cross is the impulse to %.1g)", off);
+	check(fabs(db(cabs(mono20))) < 0.01 && fabs(db(cabs(mono10k)) - db(1.0 - c + c * 700.0 / 10000.0)) < 0.3,
+			"linkwitz: a centred signal at 20 Hz %+.3f dB, at 10 kHz %+.2f dB (1 - c plus what crosses: %+.2f dB)",
+			db(cabs(mono20)), db(cabs(mono10k)), db(1.0 - c + c * 700.0 / 10000.0));
+	pair_free(&m);
+	pair_free(&l);
+}
+
+/* The extra delay: the crossfed path is the undelayed one, later by
+ * IEM_CROSSFEED_DELAY_LEAD + tau fs samples; the direct path by the lead
+ * alone. Whole samples: tap for tap. Fractions: by the phase transform. */
+static void test_delay(void)
+{
+	const uint32_t rate = 48000, lead = IEM_CROSSFEED_DELAY_LEAD;
+	double worst_int = 0.0, worst_frac = 0.0;
+	char line[256];
+	size_t len = 0;
+
+	for (int t = 0; t < IEM_CROSSFEED_TYPE_COUNT; t++) {
+		struct pair p0, pi, pf;
+		const enum iem_crossfeed_type type = (enum iem_crossfeed_type)t;
+		pair_make(&p0, type, 700, 4.5, 0.0, rate);
+		pair_make(&pi, type, 700, 4.5, 250.0, rate);	/* 12 samples */
+		pair_make(&pf, type, 700, 4.5, 237.0, rate);	/* 11.376 */
+		/* the loudness guard may have scaled both paths: compare shapes */
+		const double gi = pi.cf.gain / p0.cf.gain;
+		for (uint32_t i = 0; i < pi.n; i++) {
+			double d0 = i >= lead && i - lead < p0.n ? p0.d[i - lead] : 0.0;
+			double c0 = i >= lead + 12 && i - lead - 12 < p0.n ? p0.c[i - lead - 12] : 0.0;
+			worst_int = fmax(worst_int, fabs(pi.d[i] - gi * d0));
+			worst_int = fmax(worst_int, fabs(pi.c[i] - gi * c0));
+		}
+		/* fractional: the cross path's delay, and the direct one's lead */
+		float *c0 = test_alloc(pf.n, sizeof(float)), *d0 = test_alloc(pf.n, sizeof(float));
+		memcpy(c0, p0.c, p0.n * sizeof(float));
+		memcpy(d0, p0.d, p0.n * sizeof(float));
+		double itd_c = NAN, itd_d = NAN;
+		iem_analysis_itd_phat(c0, pf.c, pf.n, rate, 1500.0, &itd_c);
+		iem_analysis_itd_phat(d0, pf.d, pf.n, rate, 1500.0, &itd_d);
+		double want_c = (lead + 237e-6 * rate) / rate * 1e6, want_d = (double)lead / rate * 1e6;
+		worst_frac = fmax(worst_frac, fmax(fabs(itd_c - want_c), fabs(itd_d - want_d)));
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s %.3f/%.3f",
+				iem_crossfeed_type_name(type), itd_c, itd_d);
+		bool tail = fabs(pf.c[pf.n - 1]) < 1e-7 && fabs(pf.d[pf.n - 1]) < 1e-7;
+		worst_frac = tail ? worst_frac : INFINITY;
+		free(c0);
+		free(d0);
+		pair_free(&p0);
+		pair_free(&pi);
+		pair_free(&pf);
+	}
+	check(worst_int < 1e-7, "delay 250 us at 48 kHz (12 samples): every type's cross path is its undelayed one "
+			"%u + 12 taps later, the direct path %u later, tap for tap (worst %.2g)", lead, lead, worst_int);
+	check(worst_frac < 0.05, "delay 237 us (11.376 samples): the cross path %.3f us later, the direct path "
+			"%.3f us (phase transform, us, cross/direct:%s; worst %.3f us off; both below 1e-7 at the end)",
+			(lead + 237e-6 * rate) / rate * 1e6, (double)lead / rate * 1e6, line, worst_frac);
+}
+
+/* Never louder than dry: at every frequency neither path, nor a centred
+ * signal's sum, nor uncorrelated stereo's power is above 0 dB; for every
+ * type, preset and delay. */
+static void test_loudness(void)
+{
+	static const double delays[] = { 0, 100, 250, 420, 700, 1000 };
+	const uint32_t rate = 48000;
+	double worst = -INFINITY, at_f = 0.0, worst_guard = 0.0;
+	const char *what = "";
+	char where[96] = "";
+
+	for (int t = 0; t < IEM_CROSSFEED_TYPE_COUNT; t++)
+	for (int pr = 0; pr < IEM_CROSSFEED_CUSTOM; pr++)
+	for (size_t k = 0; k < sizeof(delays) / sizeof(delays[0]); k++) {
+		struct pair p;
+		double fcut, feed;
+		iem_crossfeed_preset_levels((enum iem_crossfeed_preset)pr, &fcut, &feed);
+		pair_make(&p, (enum iem_crossfeed_type)t, fcut, feed, delays[k], rate);
+		worst_guard = fmin(worst_guard, db(p.cf.gain));
+		for (int i = 0; i <= 300; i++) {
+			double f = 10.0 * pow(2300.0, i / 300.0);	/* 10 Hz … 23 kHz */
+			double complex d = dft(p.d, p.n, rate, f), c = dft(p.c, p.n, rate, f);
+			const double v[4] = { cabs(d), cabs(c), cabs(d + c), sqrt(creal(d * conj(d) + c * conj(c))) };
+			static const char *const names[4] = { "direct", "cross", "centred", "uncorrelated" };
+			for (int j = 0; j < 4; j++) {
+				if (db(v[j]) > worst) {
+					worst = db(v[j]);
+					at_f = f;
+					what = names[j];
+					snprintf(where, sizeof(where), "%s, %s, %g us",
+							iem_crossfeed_type_name((enum iem_crossfeed_type)t),
+							pr == 0 ? "default" : pr == 1 ? "cmoy" : "jmeier", delays[k]);
+				}
+			}
+		}
+		pair_free(&p);
+	}
+	check(worst <= 0.001, "no type, preset or delay (0 … 1000 us) is louder than dry at any frequency: "
+			"the loudest is %+.4f dB (%s, %.0f Hz, %s); the guard took at most %.2f dB off",
+			worst, what, at_f, where, worst_guard);
+}
+
+static void test_type_refusals(void)
+{
+	struct iem_crossfeed cf;
+	check(iem_crossfeed_design_type(&cf, IEM_CROSSFEED_TYPE_COUNT, 700, 4.5, 0, 48000) == -EINVAL &&
+			iem_crossfeed_design_type(&cf, IEM_CROSSFEED_MEIER, 700, 4.5, -1, 48000) == -EINVAL &&
+			iem_crossfeed_design_type(&cf, IEM_CROSSFEED_MEIER, 700, 4.5, 1001, 48000) == -EINVAL &&
+			iem_crossfeed_design_type(&cf, IEM_CROSSFEED_MEIER, 700, 4.5, NAN, 48000) == -EINVAL &&
+			iem_crossfeed_design_type(&cf, IEM_CROSSFEED_LINKWITZ, 250, 4.5, 0, 48000) == -EINVAL,
+			"a type, delay or cut-off out of range is refused");
+	check(strcmp(iem_crossfeed_type_name(IEM_CROSSFEED_LINKWITZ), "linkwitz") == 0 &&
+			iem_crossfeed_type_name(IEM_CROSSFEED_TYPE_COUNT) == NULL, "type names");
+	/* bs2b by the new door is bs2b by the old */
+	struct iem_crossfeed a;
+	iem_crossfeed_design(&a, 700, 4.5, 48000);
+	iem_crossfeed_design_type(&cf, IEM_CROSSFEED_BS2B, 700, 4.5, 0, 48000);
+	check(a.a0_lo == cf.a0_lo && a.b1_hi == cf.b1_hi && a.gain == cf.gain && cf.delay == 0.0,
+			"iem_crossfeed_design_type(bs2b, no delay) is iem_crossfeed_design()");
+}
+
 /* stage.mode = crossfeed through the chain: its impulse response is the
  * crossfeed's, unscaled. */
 static void test_chain(void)
@@ -282,6 +499,27 @@ static void test_chain(void)
 	}
 	check(worst < 1e-6, "the chain's impulse response is the crossfeed's (worst %.2g)", worst);
 
+	/* meier with a delay, by name */
+	iem_params_set(&p, "crossfeed.type", "meier", NULL, 0);
+	iem_params_set(&p, "crossfeed.delay", "300", NULL, 0);
+	struct iem_chain *c2 = iem_chain_new(44100);
+	iem_chain_apply(c2, &p, NULL);
+	r = iem_chain_load_stage(c2, &p, &si, err, sizeof(err));
+	iem_chain_reset(c2);
+	test_run(c2, in[0], in[1], out[0], out[1], n, sizes);
+	iem_chain_free(c2);
+	iem_crossfeed_design_type(&cf, IEM_CROSSFEED_MEIER, 500, 7.2, 300, 44100);
+	iem_crossfeed_ir(&cf, d, x, n);
+	worst = 0.0;
+	for (uint32_t i = 0; i < n; i++) {
+		worst = fmax(worst, fabs(out[0][i] - 0.5 * d[i]));
+		worst = fmax(worst, fabs(out[1][i] - 0.5 * x[i]));
+	}
+	check(r == 0 && worst < 1e-6, "crossfeed.type = meier, crossfeed.delay = 300: the chain's impulse response "
+			"is that crossfeed's (worst %.2g) %s", worst, err);
+	iem_params_set(&p, "crossfeed.type", "bs2b", NULL, 0);
+	iem_params_set(&p, "crossfeed.delay", "0", NULL, 0);
+
 	/* a preset change is exchanged inside the running convolver */
 	iem_params_set(&p, "crossfeed.preset", "jmeier", NULL, 0);
 	r = iem_chain_load_stage(c, &p, &si, err, sizeof(err));
@@ -300,6 +538,10 @@ int main(void)
 	test_reference_ir();
 	test_presets();
 	test_libbs2b();
+	test_prototypes();
+	test_delay();
+	test_loudness();
+	test_type_refusals();
 	test_chain();
 	return iem_test_done();
 }

@@ -119,7 +119,7 @@ static void test_table(void)
 	struct iem_params p;
 
 	iem_params_init(&p);
-	check(n == 19 + 5 * IEM_MAX_BANDS, "%u parameters", n);
+	check(n == 21 + 5 * IEM_MAX_BANDS, "%u parameters", n);
 	for (uint32_t i = 0; i < n; i++) {
 		all &= iem_param_info(i, &info) == 0;
 		/* every listed name is accepted and its default reads back */
@@ -129,7 +129,7 @@ static void test_table(void)
 	}
 	check(all, "every parameter in the table exists, has a description and its default is what iem_params_init sets");
 	check(iem_param_info(n, &info) == -ENOENT, "past the end: ENOENT");
-	iem_param_info(19 + 5 * 31 + 1, &info);
+	iem_param_info(21 + 5 * 31 + 1, &info);
 	check(strcmp(info.name, "eq.32.freq") == 0, "band parameters are named eq.N.field (%s)", info.name);
 }
 
@@ -179,6 +179,8 @@ static void test_room_params(void)
 		{ "crossfeed.preset", "JMEIER", "jmeier" },
 		{ "crossfeed.fcut", "650", "650" },
 		{ "crossfeed.feed", "9.5", "9.5" },
+		{ "crossfeed.type", "Meier", "meier" },
+		{ "crossfeed.delay", "250", "250" },
 	};
 	struct iem_params p;
 	char buf[IEM_PATH_MAX];
@@ -189,8 +191,8 @@ static void test_room_params(void)
 			p.room_rt60 == 0.3 && p.room_early == 0.0 && p.room_late == 0.0 &&
 			p.head_radius == 0.0875 && strcmp(p.stage_hrtf, "auto") == 0 &&
 			p.crossfeed_preset == IEM_CROSSFEED_DEFAULT && p.crossfeed_fcut == 700.0 &&
-			p.crossfeed_feed == 4.5,
-			"stage defaults: +-30 deg at 2 m, 5 x 6 x 2.7 m, RT60 0.3 s, HRTF auto, bs2b default");
+			p.crossfeed_feed == 4.5 && p.crossfeed_type == IEM_CROSSFEED_BS2B && p.crossfeed_delay == 0.0,
+			"stage defaults: +-30 deg at 2 m, 5 x 6 x 2.7 m, RT60 0.3 s, HRTF auto, bs2b default, no delay");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int r = iem_params_set(&p, cases[i].name, cases[i].value, NULL, 0);
 		int g = iem_params_get(&p, cases[i].name, buf, sizeof(buf));
@@ -200,6 +202,7 @@ static void test_room_params(void)
 	check(p.stage_angle == 45.0 && p.stage_distance == 3.5 && p.room_depth == 9.5 && p.room_late == 6.0 &&
 			p.room_early == IEM_ROOM_LEVEL_OFF && p.head_radius == 0.0965 &&
 			p.crossfeed_preset == IEM_CROSSFEED_JMEIER && p.crossfeed_feed == 9.5 &&
+			p.crossfeed_type == IEM_CROSSFEED_MEIER && p.crossfeed_delay == 250.0 &&
 			strcmp(p.stage_hrtf, "/data/my head.sofa") == 0,
 			"stage values land in the struct");
 
@@ -211,7 +214,8 @@ static void test_room_params(void)
 		if (info.type == IEM_PARAM_FLOAT && (strncmp(info.name, "stage.", 6) == 0 ||
 				strncmp(info.name, "room.", 5) == 0 || strncmp(info.name, "crossfeed.", 10) == 0 ||
 				strncmp(info.name, "hrtf.", 5) == 0))
-			units &= info.unit[0] != '\0' && info.min < info.def && info.def <= info.max;
+			units &= info.unit[0] != '\0' && info.min <= info.def && info.def <= info.max &&
+				info.min < info.max;
 	}
 	check(units, "stage, room, crossfeed and hrtf numbers have a unit and a default inside their range");
 }

@@ -114,7 +114,7 @@ if $have_python; then
 	run --set stage.mode=room --json
 	json=$(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-print("%.3f %.2f %s" % (d["iacc_e3"], d["speakers"][0]["drr_db"], d["stage"]["mode"]))' "$tmp/stdout" 2>&1)
+print("%.3f %+.2f %s" % (d["iacc_e3"], d["speakers"][0]["drr_db"], d["stage"]["mode"]))' "$tmp/stdout" 2>&1)
 	if [ "$rc" -eq 0 ] && [ "$json" = "$text_e3 $text_drr room" ]; then
 		ok "--json parses and says what the text says ($json)"
 	else
