@@ -16,8 +16,9 @@
  *       passive playback stream NAME.output to TARGET, which dequeues both
  *       buffers and copies.
  *
- * Both run their process callbacks on the context's data loop (real-time
- * when module-rt may have it, as for `pipewire -c`), and stop cleanly on
+ * Both run their process callbacks on the context's data loop, real-time
+ * when module-rt may have it (client-rt.conf, as `pipewire -c` with
+ * config/pipewire/iemstage.conf), and stop cleanly on
  * SIGINT or SIGTERM. The copy is the same memcpy in both.
  */
 #include <errno.h>
@@ -230,7 +231,9 @@ int main(int argc, char *argv[])
 	}
 	pw_loop_add_signal(pw_main_loop_get_loop(d.loop), SIGINT, do_quit, &d);
 	pw_loop_add_signal(pw_main_loop_get_loop(d.loop), SIGTERM, do_quit, &d);
-	d.context = pw_context_new(pw_main_loop_get_loop(d.loop), NULL, 0);
+	/* client-rt.conf: module-rt, a real-time data thread, as `pipewire -c` has */
+	d.context = pw_context_new(pw_main_loop_get_loop(d.loop),
+			pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", NULL), 0);
 	if (d.context == NULL || (d.core = pw_context_connect(d.context, NULL, 0)) == NULL) {
 		fprintf(stderr, "bench-passthrough: cannot connect to PipeWire: %m\n");
 		res = 1;

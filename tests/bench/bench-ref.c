@@ -26,7 +26,8 @@
  *       in 0.1 s blocks; a block off by more
  *       than -40 dB is a glitch (a dropout or a gap in the feed: the
  *       machine's, not the filter's), counted, realigned after, and
- *       excluded with the filter's memory (1 s for the BRIR) after it.
+ *       excluded with the filter's memory after it (0.5 s for the EQ,
+ *       1.1 s for the BRIR).
  *       Prints one line:
  *         err_db=E gain=G lag=L glitches=N compared_s=S
  *       E the largest |recording - reference| in the compared blocks, dB
@@ -372,7 +373,7 @@ static int cmd_compare(int argc, char **argv)
 	double *y = malloc(sizeof(double) * 2 * n);
 	if (y == NULL)
 		die("%s", "out of memory");
-	size_t memory = BLOCK;
+	size_t memory = RATE / 2;	/* the EQ's lowest bands ring for ~0.3 s to -120 dB */
 	if (eq != NULL) {
 		struct band bands[MAX_BANDS];
 		int nb = parse_eq(eq, bands);

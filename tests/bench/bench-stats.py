@@ -141,8 +141,7 @@ def table(path):
                 print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     names[impl], q, fmt(agg(rs, "cpu")), fmt(agg(rs, "server")),
                     fmt(agg(rs, "mean"), 1), fmt(agg(rs, "p99"), 0), fmt(agg(rs, "max"), 0),
-                    cov, fmt(agg(rs, "err"), 1) if case != "overhead" else "-",
-                    "%d" % gl if case != "overhead" else "-"))
+                    cov, fmt(agg(rs, "err"), 1), "%d" % gl))
         if case in ("eq", "brir"):
             print()
             print("| quantum | cpu ours/peer | busy mean ours/peer | busy p99 ours/peer | err ours - peer dB | BRIR gain ours, peer |")
