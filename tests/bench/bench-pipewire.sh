@@ -26,12 +26,13 @@
 #
 #   tests/bench/bench-pipewire.sh [--quick | --full] [--build DIR]
 #           [--runs N] [--seconds S] [--quanta "64 256 1024"]
-#           [--cases "eq brir overhead"] [--keep DIR]
+#           [--cases "eq brir overhead"] [--keep DIR] [--moduledir DIR]
 #
 # --quick (the default; what `meson test --suite bench` runs): quantum 256,
 # one 3 s run of each. --full: quanta 64, 256 and 1024, 5 runs of 10 s
 # each (about 25 minutes). --build: the meson build directory (default
-# build/). --keep DIR: leave every recording, profiler log and
+# build/). --moduledir: PipeWire's module directory, where
+# module-filter-chain is (default: pkg-config's). --keep DIR: leave every recording, profiler log and
 # results.tsv in DIR. It prints figures and never fails on time: dropouts
 # (the machine's: the glitch column) only shorten what is compared, and a
 # run without a clean stretch prints n/a. It exits 1 when a filter does not
@@ -127,14 +128,20 @@ stop()
 	done
 }
 
-# cpu_ns PID: run time of all its threads so far (schedstat), ns.
+# cpu_ns PID: "ALL RT": run time so far (schedstat, ns) of all its threads,
+# and of those among them with a real-time policy (the data thread).
 cpu_ns()
 {
-	local t s sum=0
-	for t in /proc/"$1"/task/*/schedstat; do
-		read -r s _ <"$t" 2>/dev/null && sum=$((sum + s))
+	local t s stat fields sum=0 rt=0
+	for t in /proc/"$1"/task/*; do
+		read -r s _ <"$t/schedstat" 2>/dev/null || continue
+		sum=$((sum + s))
+		stat=$(cat "$t/stat" 2>/dev/null) || continue
+		read -r -a fields <<<"${stat##*) }"
+		# field 41, policy: 1 SCHED_FIFO, 2 SCHED_RR
+		case ${fields[38]} in 1 | 2) rt=$((rt + s)) ;; esac
 	done
-	echo "$sum"
+	echo "$sum $rt"
 }
 
 # links: "OUT-PORT -> IN-PORT" for every link.
@@ -304,7 +311,7 @@ conf bench-fc-copy "$(fc bench-fc-copy "nodes = [ { type = builtin name = copy l
 # ---- one run -------------------------------------------------------------------
 
 results=$tmp/results.tsv
-echo "# case impl quantum run cpu% server% busy_mean busy_p99 busy_max cycles expected err_db gain glitches" >"$results"
+echo "# case impl quantum run cpu% server% busy_mean busy_p99 busy_max cycles expected err_db gain glitches rt_cpu%" >"$results"
 failures=0
 
 # run CASE IMPL QUANTUM RUN: start the filter, play the noise into it while
@@ -353,8 +360,8 @@ run()
 	children+=("$prof_pid")
 	sleep 0.3
 
-	c0=$(cpu_ns "$pid")
-	s0=$(cpu_ns "$server_pid")
+	read -r c0 rt0 <<<"$(cpu_ns "$pid")"
+	read -r s0 _ <<<"$(cpu_ns "$server_pid")"
 	t0=$(now_ms)
 	if [ "$impl" = filter ]; then
 		$feed_rt pw-play --target 0 -P "{ node.name = bench-feed }" "$noise" >"$rd/play.log" 2>&1 &
@@ -371,8 +378,8 @@ run()
 			"$noise" >"$rd/play.log" 2>&1
 	fi
 	t1=$(now_ms)
-	c1=$(cpu_ns "$pid")
-	s1=$(cpu_ns "$server_pid")
+	read -r c1 rt1 <<<"$(cpu_ns "$pid")"
+	read -r s1 _ <<<"$(cpu_ns "$server_pid")"
 
 	stop "$prof_pid" INT
 	stop "$rec_pid" INT
@@ -399,14 +406,15 @@ run()
 		failures=$((failures + 1))
 	fi
 	awk -v c="$case" -v i="$impl" -v q="$q" -v r="$r" -v dc=$((c1 - c0)) -v ds=$((s1 - s0)) \
+		-v drt=$((rt1 - rt0)) \
 		-v dt=$((t1 - t0)) -v mean="${mean:-nan}" -v p99="${p99:-nan}" -v max="${max:-nan}" \
 		-v cyc="${cycles:-0}" -v secs="$seconds" -v err="${err:-nan}" -v gain="${gain:-nan}" \
 		-v gl="${glitches:-nan}" 'BEGIN {
-		printf "%s\t%s\t%d\t%d\t%.3f\t%.3f\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", c, i, q, r,
+		printf "%s\t%s\t%d\t%d\t%.3f\t%.3f\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%.3f\n", c, i, q, r,
 			100 * dc / (dt * 1e6), 100 * ds / (dt * 1e6), mean, p99, max, cyc,
-			(secs + 0.5) * 48000 / q, err, gain, gl }' | tee -a "$results" |
-		awk -F'\t' '{ printf "# %-8s %-8s q%-4d run %d: cpu %6.2f %%  server %5.2f %%  busy mean %s p99 %s max %s us (%d cycles)  err %s dB  gain %s  glitches %s\n",
-			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14 }'
+			(secs + 0.5) * 48000 / q, err, gain, gl, 100 * drt / (dt * 1e6) }' | tee -a "$results" |
+		awk -F'\t' '{ printf "# %-8s %-8s q%-4d run %d: cpu %6.2f %% (rt %.2f)  server %5.2f %%  busy mean %s p99 %s max %s us (%d cycles)  err %s dB  gain %s  glitches %s\n",
+			$1, $2, $3, $4, $5, $15, $6, $7, $8, $9, $10, $12, $13, $14 }'
 	return 0
 }
 

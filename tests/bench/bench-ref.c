@@ -19,15 +19,17 @@
  *       convolved in double precision through FFTW's double FFT (error
  *       ~1e-15, far below what is measured). The recording is aligned on
  *       the reference (cross-correlation around its onset); with --brir a
- *       single gain is fitted (the median of the blocks' least-squares
- *       gains) and printed, since the module scales a BRIR set to unity
+ *       single gain is fitted (the median of the clean blocks'
+ *       least-squares gains) and printed, since the module scales a BRIR set to unity
  *       centre loudness and filter-chain does not. The last 0.5 s of INPUT
  *       is left out (pw-play drops its last buffers). The comparison runs
- *       in 0.1 s blocks; a block off by more
- *       than -40 dB is a glitch (a dropout or a gap in the feed: the
- *       machine's, not the filter's), counted, realigned after, and
- *       excluded with the filter's memory after it (0.5 s for the EQ,
- *       1.1 s for the BRIR).
+ *       in 0.1 s blocks. A block whose normalised correlation with the
+ *       reference is below 1 - 1e-4 (about -37 dB rms difference, whatever
+ *       the gain) holds a dropout or a gap in the feed (the machine's, not
+ *       the filter's): it is counted as a glitch and left out with the
+ *       filter's memory after it (0.5 s for the EQ, 1.1 s for the BRIR),
+ *       then the recording is aligned again. The gain is fitted over the
+ *       clean blocks only.
  *       Prints one line:
  *         err_db=E gain=G lag=L glitches=N compared_s=S
  *       E the largest |recording - reference| in the compared blocks, dB
@@ -37,6 +39,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +50,7 @@
 
 #define RATE		48000
 #define BLOCK		4800		/* comparison block: 0.1 s */
-#define GLITCH_DB	-40.0
+#define CC_TOL		1e-4		/* 1 - correlation that marks a dropout */
 #define MAX_BANDS	32
 
 static void die(const char *fmt, const char *arg)
@@ -408,60 +411,89 @@ static int cmd_compare(int argc, char **argv)
 		end = (size_t)(n_rec - lag > 0 ? n_rec - lag : 0);
 	end = end / BLOCK * BLOCK;
 
-	/* the gain: 1, or for a BRIR the median of the least-squares gains of
-	 * the blocks (a glitched block cannot pull it) */
-	double gain = 1.0;
-	if (brir != NULL && end >= BLOCK) {
-		size_t nb = end / BLOCK, k = 0;
-		double *g = calloc(nb, sizeof(double));
-		if (g == NULL)
-			die("%s", "out of memory");
-		for (size_t b = 0; b < nb; b++) {
-			double xy = 0, yy = 0;
-			for (size_t i = b * BLOCK; i < (b + 1) * BLOCK; i++) {
-				long j = (long)i + lag;
-				if (j < 0 || j >= n_rec)
-					continue;
-				for (int c = 0; c < 2; c++) {
-					xy += y[(size_t)c * n + i] * rec[(size_t)c * (size_t)n_rec + (size_t)j];
-					yy += y[(size_t)c * n + i] * y[(size_t)c * n + i];
-				}
-			}
-			if (yy > 0)
-				g[k++] = xy / yy;
+	/* Pass 1, gain-blind: which blocks are clean, at which lag. A block
+	 * whose normalised correlation with the reference falls short of
+	 * 1 - CC_TOL (about -37 dB rms difference) holds a dropout; the
+	 * filter's memory after it is left out, then the lag is found again. */
+	size_t nb = end / BLOCK;
+	long *lag_of = calloc(nb > 0 ? nb : 1, sizeof(long));
+	signed char *clean = calloc(nb > 0 ? nb : 1, 1);
+	double *g = calloc(nb > 0 ? nb : 1, sizeof(double));
+	if (lag_of == NULL || clean == NULL || g == NULL)
+		die("%s", "out of memory");
+	int glitches = 0;
+	size_t guard_until = 0;
+	bool realign = false;
+	for (size_t k = 0; k < nb; k++) {
+		size_t from = k * BLOCK;
+		if (from < guard_until)
+			continue;
+		if (realign) {
+			lag = best_lag(y, n, rec, (size_t)n_rec, from, BLOCK, lag - 8192, lag + 8192, &score);
+			realign = false;
 		}
-		qsort(g, k, sizeof(double), cmp_double);
-		if (k > 0)
-			gain = k % 2 ? g[k / 2] : 0.5 * (g[k / 2 - 1] + g[k / 2]);
-		free(g);
+		best_lag(y, n, rec, (size_t)n_rec, from, BLOCK, lag, lag, &score);
+		if (1.0 - score > CC_TOL) {
+			glitches++;
+			guard_until = from + memory;
+			realign = true;
+			if (getenv("BENCH_REF_BLOCKS") != NULL)
+				fprintf(stderr, "block %5.1f s: dropout (1 - cc = %.2e)\n",
+					(double)from / RATE, 1.0 - score);
+			continue;
+		}
+		clean[k] = 1;
+		lag_of[k] = lag;
 	}
 
-	double worst = 0;
-	size_t compared = 0, skip_until = 0;
-	int glitches = 0;
-	for (size_t b = 0; b + BLOCK <= end; b += BLOCK) {
-		double e = block_error(y, n, rec, (size_t)n_rec, b, BLOCK, lag, gain);
-		double e_db = 20 * log10(e / (gain * peak) + 1e-300);
-		if (getenv("BENCH_REF_BLOCKS") != NULL)
-			fprintf(stderr, "block %5.1f s: %7.1f dB lag %ld\n", (double)b / RATE, e_db, lag);
-		if (e_db > GLITCH_DB) {
-			glitches++;
-			/* realign on the audio after the filter's memory */
-			skip_until = b + memory;
-			if (skip_until + BLOCK <= end)
-				lag = best_lag(y, n, rec, (size_t)n_rec, skip_until, BLOCK, lag - 8192,
-					       lag + 8192, &score);
+	/* Pass 2, the gain: 1, or for a BRIR the median of the clean blocks'
+	 * least-squares gains. */
+	double gain = 1.0;
+	size_t n_g = 0;
+	for (size_t k = 0; k < nb && brir != NULL; k++) {
+		double xy = 0, yy = 0;
+		if (!clean[k])
 			continue;
+		for (size_t i = k * BLOCK; i < (k + 1) * BLOCK; i++) {
+			long j = (long)i + lag_of[k];
+			if (j < 0 || j >= n_rec)
+				continue;
+			for (int c = 0; c < 2; c++) {
+				xy += y[(size_t)c * n + i] * rec[(size_t)c * (size_t)n_rec + (size_t)j];
+				yy += y[(size_t)c * n + i] * y[(size_t)c * n + i];
+			}
 		}
-		if (b < skip_until)
+		if (yy > 0)
+			g[n_g++] = xy / yy;
+	}
+	if (n_g > 0) {
+		qsort(g, n_g, sizeof(double), cmp_double);
+		gain = n_g % 2 ? g[n_g / 2] : 0.5 * (g[n_g / 2 - 1] + g[n_g / 2]);
+	}
+
+	/* Pass 3: the largest difference over the clean blocks. */
+	double worst = 0;
+	size_t compared = 0;
+	for (size_t k = 0; k < nb; k++) {
+		if (!clean[k])
 			continue;
+		double e = block_error(y, n, rec, (size_t)n_rec, k * BLOCK, BLOCK, lag_of[k], gain);
+		if (getenv("BENCH_REF_BLOCKS") != NULL)
+			fprintf(stderr, "block %5.1f s: %7.1f dB lag %ld\n", (double)(k * BLOCK) / RATE,
+				20 * log10(e / (gain * peak) + 1e-300), lag_of[k]);
 		worst = fmax(worst, e);
 		compared += BLOCK;
 	}
+	free(lag_of);
+	free(clean);
+	free(g);
 	if (compared == 0) {
 		fprintf(stderr, "bench-ref: %s: no clean block to compare (%d glitches)\n",
 			recorded, glitches);
 		printf("err_db=nan gain=%.6f lag=%ld glitches=%d compared_s=0\n", gain, lag, glitches);
+		free(x);
+		free(y);
+		free(rec);
 		return 0;
 	}
 	printf("err_db=%.1f gain=%.6f lag=%ld glitches=%d compared_s=%.1f\n",

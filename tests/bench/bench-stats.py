@@ -70,7 +70,7 @@ def busy(log, plot, node, feed):
 # ---- the tables --------------------------------------------------------------
 
 FIELDS = ["case", "impl", "quantum", "run", "cpu", "server", "mean", "p99", "max",
-          "cycles", "expected", "err", "gain", "glitches"]
+          "cycles", "expected", "err", "gain", "glitches", "rt"]
 
 
 def load(path):
@@ -114,9 +114,12 @@ def table(path):
              "filter": "pw_filter node", "streams": "stream pair", "fc-copy": "filter-chain copy"}
     n_runs = max((int(r["run"]) for r in rows), default=0)
     print("Values: median [min..max] over %d run(s). cpu = the filter process's threads "
-          "(schedstat), %% of one core; server = the PipeWire server's, same window; "
+          "(schedstat), %% of one core, and of its real-time (data) thread alone; server = the PipeWire server's, same window; "
           "busy = per-cycle time of the filter's nodes from pw-profiler, us; "
-          "err = max |recording - float64 reference|, dB re its peak." % n_runs)
+          "err = max |recording - float64 reference|, dB re its peak, over the stretches "
+          "without dropouts; glitches = dropouts seen (all runs); cycles seen = cycles "
+          "logged / played (all runs). Net of the passthrough = cpu minus the same "
+          "structure copying (ours: the stream pair of (c); filter-chain: its copy graph)." % n_runs)
     for case, title in (("eq", "(a) 10-band EQ"), ("brir", "(b) 1 s 2x2 BRIR"),
                         ("overhead", "(c) passthrough: pw_filter node vs capture+playback stream pair")):
         sel = [r for r in rows if r["case"] == case]
@@ -124,7 +127,7 @@ def table(path):
             continue
         print()
         print(title)
-        hdr = "| impl | quantum | cpu % | server % | busy mean | busy p99 | busy max | cycles seen | err dB | glitches |"
+        hdr = "| impl | quantum | cpu % | of which rt thread % | server % | busy mean | busy p99 | busy max | cycles seen | err dB | glitches |"
         print(hdr)
         print("|" + "---|" * (hdr.count("|") - 1))
         impls = [i for i in ("ours", "peer", "filter", "streams", "fc-copy")
@@ -138,14 +141,14 @@ def table(path):
                 expected = sum(r["expected"] for r in rs)
                 cov = "%d/%d" % (seen, expected)
                 gl = sum(r["glitches"] for r in rs if not math.isnan(r["glitches"]))
-                print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    names[impl], q, fmt(agg(rs, "cpu")), fmt(agg(rs, "server")),
+                print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    names[impl], q, fmt(agg(rs, "cpu")), fmt(agg(rs, "rt")), fmt(agg(rs, "server")),
                     fmt(agg(rs, "mean"), 1), fmt(agg(rs, "p99"), 0), fmt(agg(rs, "max"), 0),
                     cov, fmt(agg(rs, "err"), 1), "%d" % gl))
         if case in ("eq", "brir"):
             print()
-            print("| quantum | cpu ours/peer | busy mean ours/peer | busy p99 ours/peer | err ours - peer dB | BRIR gain ours, peer |")
-            print("|---|---|---|---|---|---|")
+            print("| quantum | cpu ours/peer | cpu net of the passthrough, ours/peer | busy mean ours/peer | busy p99 ours/peer | err ours - peer dB | BRIR gain ours, peer |")
+            print("|---|---|---|---|---|---|---|")
             for q in quanta:
                 o = [r for r in sel if r["impl"] == "ours" and int(r["quantum"]) == q]
                 p = [r for r in sel if r["impl"] == "peer" and int(r["quantum"]) == q]
@@ -155,8 +158,18 @@ def table(path):
                     a, b = agg(o, k)[0], agg(p, k)[0]
                     return "%.2f" % (a / b) if b and not math.isnan(a) and not math.isnan(b) else "n/a"
                 de = agg(o, "err")[0] - agg(p, "err")[0]
-                print("| %d | %s | %s | %s | %s | %s |" % (
-                    q, ratio("cpu"), ratio("mean"), ratio("p99"),
+                # each filter's own structure doing nothing: the stream pair
+                # for ours, filter-chain's copy graph for the peer
+                bo = agg([r for r in rows if r["case"] == "overhead" and r["impl"] == "streams" and
+                          int(r["quantum"]) == q], "cpu")[0]
+                bp = agg([r for r in rows if r["case"] == "overhead" and r["impl"] == "fc-copy" and
+                          int(r["quantum"]) == q], "cpu")[0]
+                no, np_ = agg(o, "cpu")[0] - bo, agg(p, "cpu")[0] - bp
+                net = ("%.2f - %.2f = %.2f %% / %.2f - %.2f = %.2f %% = %.2f" %
+                       (agg(o, "cpu")[0], bo, no, agg(p, "cpu")[0], bp, np_, no / np_)
+                       if not math.isnan(no) and not math.isnan(np_) and np_ > 0 else "n/a")
+                print("| %d | %s | %s | %s | %s | %s | %s |" % (
+                    q, ratio("cpu"), net, ratio("mean"), ratio("p99"),
                     "n/a" if math.isnan(de) else "%+.1f" % de,
                     "%.4f, %.4f" % (agg(o, "gain")[0], agg(p, "gain")[0]) if case == "brir" else "-"))
         if case == "overhead":
