@@ -73,7 +73,8 @@ if [ "$mode" = full ]; then
 else
 	: "${runs:=1}" "${seconds:=3}" "${quanta:=256}"
 fi
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "bench-pipewire: no build directory $build" >&2; exit 2; }
+build_abs=$(cd "$build" 2>/dev/null && pwd) || { echo "bench-pipewire: no build directory $build" >&2; exit 2; }
+build=$build_abs
 
 skip() { echo "bench-pipewire: SKIP: $*"; exit 77; }
 for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
