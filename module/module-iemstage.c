@@ -634,8 +634,10 @@ static struct spa_pod *build_format(struct spa_pod_builder *b, uint32_t id)
 	return spa_format_audio_raw_build(b, id, &info);
 }
 
-/* The capture stream's params: format, every PropInfo and the Props. */
-static void publish_params(struct impl *impl)
+/* The capture stream's params: every PropInfo and the Props, and with
+ * `format` its EnumFormat (at connection only: a new EnumFormat on a
+ * running stream renegotiates it, and in 0.3.65 its output then stops). */
+static void publish_params(struct impl *impl, bool format)
 {
 	struct spa_pod_dynamic_builder db;
 	const struct spa_pod **params;
@@ -650,8 +652,10 @@ static void publish_params(struct impl *impl)
 	}
 	/* the builder grows (and moves): keep offsets, not pointers */
 	spa_pod_dynamic_builder_init(&db, NULL, 0, 4096);
-	offs[n++] = db.b.state.offset;
-	build_format(&db.b, SPA_PARAM_EnumFormat);
+	if (format) {
+		offs[n++] = db.b.state.offset;
+		build_format(&db.b, SPA_PARAM_EnumFormat);
+	}
 	for (uint32_t k = 0; k < count; k++) {
 		struct iem_param_info info;
 		if (iem_param_info(k, &info) < 0)
@@ -843,7 +847,7 @@ static void on_done(void *data, uint64_t count)
 			impl->requested = impl->params;
 	}
 	if (done && impl->capture != NULL)
-		publish_params(impl);
+		publish_params(impl, false);
 }
 
 /* ---- streams ------------------------------------------------------------- */
@@ -1380,7 +1384,7 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 			PW_STREAM_FLAG_TRIGGER, fmt, 1);
 	if (res < 0)
 		goto error;
-	publish_params(impl);
+	publish_params(impl, true);
 
 	pw_impl_module_add_listener(module, &impl->module_listener, &module_events, impl);
 	pw_impl_module_update_properties(module, &SPA_DICT_INIT_ARRAY(module_props));

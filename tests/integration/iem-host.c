@@ -108,7 +108,11 @@ int main(int argc, char *argv[])
 	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGINT, do_quit, &host);
 	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGTERM, do_quit, &host);
 
-	context = pw_context_new(pw_main_loop_get_loop(host.loop), NULL, 0);
+	/* client-rt.conf: module-rt makes the data thread real-time, as for
+	 * pw-play; with client.conf it is not, and misses cycles at small
+	 * quanta on a loaded machine */
+	context = pw_context_new(pw_main_loop_get_loop(host.loop),
+			pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", NULL), 0);
 	if (context == NULL) {
 		fprintf(stderr, "iem-host: cannot make a context: %s\n", strerror(errno));
 		goto done;

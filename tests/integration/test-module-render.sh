@@ -1,0 +1,579 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# libpipewire-module-iemstage against iemstage-render, in a private
+# PipeWire session (build-aux/pw-session.sh) with a null sink carrying a
+# USB IEM's properties. The module runs in iem-host (a client's context,
+# as iemstaged hosts it); test signals are 32-bit float WAV at the
+# session's rate, played into the virtual sink with pw-play and recorded
+# from the IEM sink's monitor with pw-record (float).
+#
+# "matches" below: iem-wavcmp match aligns the recording on the offline
+# render of the same input with the same parameters (cross-correlation
+# peak) and takes the largest absolute difference over the overlap, both
+# channels, re the render's peak; it must be <= -90 dB and the overlap the
+# whole render. The parameters exercise the EQ (three bands), a stage (a
+# 4-channel BRIR; a room; crossfeed) and output gain, with the limiter
+# idle (its counter must stay 0).
+#
+# Checks: the recording matches at quantum 64, 256 and 1024 (forced with
+# clock.force-quantum, seen in the node's iemstage.quantum) and across two
+# quantum changes while the signal plays; after a change to 44.1 kHz
+# (clock.force-rate) it matches the render at 44.1 kHz; every parameter in
+# the node's PropInfo is set to a valid non-default value in one
+# set-param and reads back, then back to its default; representative
+# changes (an EQ gain, output.gain, bypass, crossfeed, a room) each match
+# their render; stage.angle moved twice while a 200 Hz sine plays through
+# a room leaves no discontinuity (iem-wavcmp clicks, which must also catch
+# a -80 dB step added to the same recording); a stage.brir path of 900
+# bytes works, one past the limit is refused; bad values in set-param and
+# in the module args are refused naming the key, and the node keeps
+# running; the Latency of the virtual sink's ports is the IEM's.
+#
+#   tests/integration/test-module-render.sh RENDER MODULE HOST WAVCMP SYSTEM_MODULEDIR
+
+set -uo pipefail
+
+usage="usage: $0 iemstage-render libpipewire-module-iemstage.so iem-host iem-wavcmp pipewire-moduledir"
+render=${1:?$usage}
+module=${2:?$usage}
+host=${3:?$usage}
+wavcmp=${4:?$usage}
+system_moduledir=${5:?$usage}
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/iemstaged-session.sh"
+session=$top/build-aux/pw-session.sh
+
+for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
+	pw-dump python3 timeout; do
+	if ! command -v "$p" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $p not found"
+		exit 0
+	fi
+done
+
+tmp=$(mktemp -d)
+dir=$tmp/session
+children=()
+cleanup()
+{
+	local pid
+	for pid in "${children[@]}"; do
+		kill -TERM "$pid" 2>/dev/null && wait_until 5000 gone "$pid"
+		kill -KILL "$pid" 2>/dev/null
+	done
+	"$session" stop "$dir" >/dev/null 2>&1
+	[ -n "${IEM_TEST_KEEP:-}" ] && echo "# kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# stop PID [SIGNAL]: signal it, wait up to 5 s (then SIGKILL); $stop_rc.
+stop()
+{
+	local pid=$1 i
+	kill -"${2:-TERM}" "$pid" 2>/dev/null
+	if wait_until 5000 gone "$pid"; then
+		wait "$pid" 2>/dev/null
+		stop_rc=$?
+	else
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		stop_rc=-1
+	fi
+	for i in "${!children[@]}"; do
+		[ "${children[i]}" = "$pid" ] && unset 'children[i]'
+	done
+}
+
+tool() { PYTHONPATH="$top/tests/lib" python3 "$top/tests/integration/module-tool.py" "$@"; }
+tool gen "$tmp"
+
+PIPEWIRE_MODULE_DIR=$(dirname "$module"):$system_moduledir
+export PIPEWIRE_MODULE_DIR
+
+t_start=$(now_ms)
+if ! out=$(iem_session_start "$dir"); then
+	not_ok "start: the private session is up" "$out"
+	tap_done
+	exit 1
+fi
+eval "$("$session" env "$dir")"
+export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_STATE_HOME=$tmp/state \
+	XDG_CACHE_HOME=$tmp/cache
+mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
+
+iem=alsa_output.usb-Test_IEM_DAC-00.analog-stereo
+plug "$iem" "Test IEM DAC Analog Stereo" \
+	"device.bus = usb device.vendor.id = 0x2fc6 device.product.id = 0xf06a device.api = alsa
+	 device.product.name = \"Test IEM DAC\" node.nick = \"Test IEM\""
+if wait_node "$iem"; then
+	ok "start: the session is up, with a null sink carrying a USB IEM's properties ($iem)"
+else
+	not_ok "start: a null sink carrying a USB IEM's properties" "$(pw-cli ls Node 2>&1 | tail -n 20)"
+	tap_done
+	exit 1
+fi
+
+# ---- helpers ------------------------------------------------------------------
+
+dump() { timeout 5 pw-dump 2>/dev/null; }
+info_prop() { dump | tool info "$1" "$2" 2>/dev/null; }
+
+links()
+{
+	timeout 5 pw-link -l 2>/dev/null | awk '
+		/^[^ \t]/ { port = $0; next }
+		$1 == "|->" { print port " -> " $2 }'
+}
+
+linked()
+{
+	local l
+	l=$(links)
+	grep -qFx "$1:output_FL -> $2:playback_FL" <<<"$l" &&
+		grep -qFx "$1:output_FR -> $2:playback_FR" <<<"$l"
+}
+
+rec_linked()
+{
+	local l
+	l=$(links)
+	grep -q " -> $1:input_FL\$" <<<"$l" && grep -q " -> $1:input_FR\$" <<<"$l"
+}
+
+# record_start [RATE]: pw-record of the IEM's monitor into $recorded, linked.
+rec_count=0
+record_start()
+{
+	rec_count=$((rec_count + 1))
+	local name=iem-test-recorder-$rec_count
+	recorded=$tmp/recorded-$rec_count.wav
+	pw-record --target "$iem" -P "{ stream.capture.sink = true node.name = $name }" \
+		--rate "${1:-48000}" --channels 2 --format f32 "$recorded" >"$tmp/record.log" 2>&1 &
+	rec_pid=$!
+	children+=("$rec_pid")
+	wait_until 10000 rec_linked "$name" && return 0
+	measure_err="pw-record was not linked to the monitor: $(cat "$tmp/record.log")"
+	stop "$rec_pid"
+	return 1
+}
+
+# measure FILE [RATE]: FILE into the virtual sink, the IEM's monitor into
+# $recorded.
+measure()
+{
+	local rc
+	measure_err=
+	record_start "${2:-48000}" || return 1
+	timeout 30 pw-play --target "$sink" "$1" >"$tmp/play.log" 2>&1
+	rc=$?
+	stop "$rec_pid" INT
+	if [ "$rc" -ne 0 ]; then
+		measure_err="pw-play exited $rc: $(cat "$tmp/play.log")"
+		return 1
+	fi
+}
+
+# matches REFERENCE: $recorded against it; $match_out says how.
+matches()
+{
+	match_out=$("$wavcmp" match "$recorded" "$1" 2>&1) || return 1
+	local err overlap frames
+	err=$(sed -n 's/.*err_db=\([^ ]*\).*/\1/p' <<<"$match_out")
+	overlap=$(sed -n 's/.*overlap=\([0-9]*\).*/\1/p' <<<"$match_out")
+	frames=$(sed -n 's/.*ref_frames=\([0-9]*\).*/\1/p' <<<"$match_out")
+	[ "$overlap" = "$frames" ] || return 1
+	[ "$err" = -inf ] || awk -v e="$err" 'BEGIN { exit !(e + 0 == e && e <= -90) }'
+}
+
+# render IN OUT [--set k=v ...]: the offline reference with the base params.
+render_ref()
+{
+	local in=$1 out=$2
+	shift 2
+	"$render" "$in" "$out" --quiet "${base_set[@]}" "$@"
+}
+
+# set_props BODY: pw-cli set-param on the virtual sink.
+set_props()
+{
+	timeout 5 pw-cli set-param "$id" Props "$1" >"$tmp/set.log" 2>&1
+}
+
+# props_are NAME VALUE...: poll (10 s) until each reads back VALUE.
+props_are()
+{
+	local end=$(($(now_ms) + 10000)) k all p
+	local pairs=("$@")
+	while :; do
+		all=1
+		p=$(dump | tool props "$sink" 2>/dev/null)
+		props_seen=
+		for ((k = 0; k < ${#pairs[@]}; k += 2)); do
+			v=$(awk -v n="${pairs[k]}" '$1 == n { $1 = ""; sub(/^ /, ""); print; exit }' <<<"$p")
+			props_seen+="${pairs[k]}=${v:-?} "
+			awk -v a="$v" -v b="${pairs[k + 1]}" 'BEGIN {
+				gsub(/"/, "", a); gsub(/"/, "", b)
+				exit !(a == b || (a + 0 == a && b + 0 == b && a - b < 1e-4 && b - a < 1e-4)) }' ||
+				all=0
+		done
+		[ "$all" -eq 1 ] && return 0
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# log_warns FROM WORD: a warning naming WORD in the host's log after line FROM.
+log_warns()
+{
+	tail -n +"$(($1 + 1))" "$host_log" 2>/dev/null | grep '^\[W\]' | grep -qF "$2"
+}
+
+force_quantum() { timeout 5 pw-metadata -n settings 0 clock.force-quantum "$1" >/dev/null 2>&1; }
+force_rate() { timeout 5 pw-metadata -n settings 0 clock.force-rate "$1" >/dev/null 2>&1; }
+quantum_is() { [ "$(info_prop "$sink" iemstage.quantum)" = "$1" ]; }
+
+# ---- the module, with EQ and a BRIR ---------------------------------------------
+
+sink=iemstage.render
+base_params=(eq.1.type=lowshelf eq.1.freq=105 eq.1.gain=4 eq.2.type=peaking eq.2.freq=3000
+	eq.2.q=2 eq.2.gain=-5 eq.3.type=highshelf eq.3.freq=9000 eq.3.gain=2 output.gain=-3
+	stage.mode=brir "stage.brir=$tmp/brir4.wav")
+base_set=()
+args_params=
+for kv in "${base_params[@]}"; do
+	base_set+=(--set "$kv")
+	args_params+=" ${kv%%=*} = \"${kv#*=}\""
+done
+host_log=$tmp/host.log
+"$host" "{ target.object = \"$iem\" node.name = $sink iemstage.target.description = \"Test IEM\"
+	params = { $args_params } }" </dev/null >"$host_log" 2>&1 &
+host_pid=$!
+children+=("$host_pid")
+
+what="the virtual sink $sink appears and WirePlumber links its output to $iem"
+if wait_until 10000 sh -c "timeout 5 pw-dump 2>/dev/null | grep -qF '\"node.name\": \"$sink\"'" &&
+   wait_until 10000 linked "$sink.output" "$iem"; then
+	ok "$what"
+else
+	not_ok "$what" "$(links)" "$(tail -n 20 "$host_log")"
+	tap_done
+	exit 1
+fi
+id=$(dump | tool id "$sink")
+
+render_ref "$tmp/noise.wav" "$tmp/ref-brir.wav"
+render_ref "$tmp/long.wav" "$tmp/ref-long.wav"
+
+# ---- 1. the recording matches the render at quantum 64, 256, 1024 -------------
+
+for q in 64 256 1024; do
+	force_quantum "$q"
+	what="quantum $q: EQ + 4-channel BRIR + output gain: the recording matches the render within -90 dB"
+	if measure "$tmp/noise.wav" && matches "$tmp/ref-brir.wav" &&
+	   wait_until 5000 quantum_is "$q"; then
+		ok "$what ($match_out)"
+	else
+		not_ok "$what" "$measure_err" "$match_out" \
+			"iemstage.quantum $(info_prop "$sink" iemstage.quantum)" "$(tail -n 5 "$host_log")"
+	fi
+done
+
+# ---- ... and across two quantum changes while the signal plays --------------------
+
+what="quantum 256 -> 64 -> 1024 while 5 s of noise plays: the recording matches the render within -90 dB"
+force_quantum 256
+why=
+if record_start; then
+	timeout 30 pw-play --target "$sink" "$tmp/long.wav" >"$tmp/play.log" 2>&1 &
+	play_pid=$!
+	children+=("$play_pid")
+	# each change is seen by the node (its info, once a second) while
+	# pw-play still plays
+	wait_until 5000 quantum_is 256 || why+="never ran at 256; "
+	force_quantum 64
+	wait_until 5000 quantum_is 64 || why+="did not change to 64; "
+	force_quantum 1024
+	wait_until 5000 quantum_is 1024 || why+="did not change to 1024; "
+	gone "$play_pid" && why+="pw-play had finished before the last change; "
+	wait_until 20000 gone "$play_pid"
+	stop "$play_pid"
+	stop "$rec_pid" INT
+	if [ -z "$why" ] && matches "$tmp/ref-long.wav"; then
+		ok "$what ($match_out)"
+	else
+		not_ok "$what" "$why" "$match_out" "$(cat "$tmp/play.log")"
+	fi
+else
+	not_ok "$what" "$measure_err"
+fi
+force_quantum 0
+
+# ---- a sample-rate change rebuilds the chain at the new rate --------------------
+
+what="clock.force-rate 44100: the chain is rebuilt at 44.1 kHz and the recording matches the render of a 44.1 kHz file"
+render_ref "$tmp/noise44.wav" "$tmp/ref-44.wav"
+force_rate 44100
+if measure "$tmp/noise44.wav" 44100 && matches "$tmp/ref-44.wav"; then
+	ok "$what ($match_out)"
+else
+	not_ok "$what" "$measure_err" "$match_out" "$(tail -n 5 "$host_log")"
+fi
+force_rate 0
+
+# ---- 2. every Props parameter round-trips -----------------------------------------
+
+n_params=$(dump | tool plan "$sink" "$tmp/brir4.wav" "$tmp/plan.set" "$tmp/plan.json")
+what="all $n_params parameters of the node's PropInfo set to valid non-default values in one set-param read back"
+from=$(wc -l <"$host_log")
+set_props "$(cat "$tmp/plan.set")"
+if wait_until 10000 sh -c "timeout 5 pw-dump 2>/dev/null | PYTHONPATH='$top/tests/lib' python3 '$top/tests/integration/module-tool.py' check '$sink' '$tmp/plan.json' >'$tmp/check.out' 2>&1"; then
+	ok "$what ($(cat "$tmp/check.out"))"
+else
+	not_ok "$what" "$(head -n 20 "$tmp/check.out")" "$(tail -n +"$((from + 1))" "$host_log" | head -n 5)"
+fi
+
+dump | tool defaults "$sink" "$tmp/def.set" "$tmp/def.json" >/dev/null
+what="... and all of them back to their defaults in one set-param"
+set_props "$(cat "$tmp/def.set")"
+if wait_until 10000 sh -c "timeout 5 pw-dump 2>/dev/null | PYTHONPATH='$top/tests/lib' python3 '$top/tests/integration/module-tool.py' check '$sink' '$tmp/def.json' >'$tmp/check.out' 2>&1"; then
+	ok "$what ($(cat "$tmp/check.out"))"
+else
+	not_ok "$what" "$(head -n 20 "$tmp/check.out")"
+fi
+
+# back to the base settings
+body="{ params = ["
+for kv in "${base_params[@]}"; do
+	body+=" \"${kv%%=*}\" \"${kv#*=}\""
+done
+body+=" ] }"
+set_props "$body"
+props_are stage.mode brir eq.2.gain -5 output.gain -3 || not_ok "the base settings read back" "$props_seen"
+
+# ---- representative changes: each matches its own render ---------------------------
+
+# change NAME WHAT SET-PARAM-PAIRS READBACK-PAIRS -- RENDER-SETS...
+change()
+{
+	local what=$1 body=$2
+	shift 2
+	local readback=()
+	while [ "$1" != -- ]; do
+		readback+=("$1")
+		shift
+	done
+	shift
+	render_ref "$tmp/noise.wav" "$tmp/ref-change.wav" "$@"
+	local differs
+	differs=$("$wavcmp" match "$tmp/ref-change.wav" "$tmp/ref-brir.wav" 2>&1)
+	set_props "{ params = [ $body ] }"
+	if props_are "${readback[@]}" && measure "$tmp/noise.wav" && matches "$tmp/ref-change.wav"; then
+		ok "$what: matches its render ($match_out); the render differs from the base one by ${differs%% *}"
+	else
+		not_ok "$what" "read back: $props_seen" "$measure_err" "$match_out"
+	fi
+}
+
+change "eq.2.gain -5 -> +6" '"eq.2.gain" 6.0' eq.2.gain 6 -- --set eq.2.gain=6
+change "output.gain -3 -> -9" '"output.gain" -9.0' output.gain -9 -- \
+	--set eq.2.gain=6 --set output.gain=-9
+change "bypass true: the input unprocessed" '"bypass" true' bypass true -- \
+	--set eq.2.gain=6 --set output.gain=-9 --set bypass=true
+change "stage.mode crossfeed (cmoy), bypass false" \
+	'"bypass" false "stage.mode" "crossfeed" "crossfeed.preset" "cmoy"' \
+	stage.mode crossfeed crossfeed.preset cmoy bypass false -- \
+	--set eq.2.gain=6 --set output.gain=-9 --set stage.mode=crossfeed --set crossfeed.preset=cmoy
+room_set=(--set eq.2.gain=6 --set output.gain=-9 --set stage.mode=room --set stage.hrtf=model
+	--set room.rt60=0.2 --set stage.angle=40)
+change "stage.mode room (model HRTF, RT60 0.2 s, angle 40)" \
+	'"stage.mode" "room" "stage.hrtf" "model" "room.rt60" 0.2 "stage.angle" 40.0' \
+	stage.mode room room.rt60 0.2 stage.angle 40 -- "${room_set[@]}"
+
+what="the limiter stayed idle through all of it (iemstage.limiter.events)"
+ev=$(info_prop "$sink" iemstage.limiter.events)
+if [ "${ev:-0}" = 0 ]; then
+	ok "$what (0)"
+else
+	not_ok "$what" "iemstage.limiter.events = $ev"
+fi
+
+# ---- stage.angle during playback: no discontinuity --------------------------------
+
+what="stage.angle 40 -> 60 -> 20 while a 200 Hz sine plays through the room: no discontinuity"
+why=
+if record_start; then
+	c0=$(info_prop "$sink" iemstage.cycles)
+	timeout 30 pw-play --target "$sink" "$tmp/sine200.wav" >"$tmp/play.log" 2>&1 &
+	play_pid=$!
+	children+=("$play_pid")
+	# 1 s in (the node's cycle counter), then each change read back (the
+	# worker has built the room and the crossfade has started)
+	wait_until 8000 sh -c "[ \$(timeout 5 pw-dump 2>/dev/null | PYTHONPATH='$top/tests/lib' python3 '$top/tests/integration/module-tool.py' info '$sink' iemstage.cycles) -gt $((${c0:-0} + 48000 / 1024)) ]" ||
+		why+="the node did not run; "
+	set_props '{ params = [ "stage.angle" 60.0 ] }'
+	props_are stage.angle 60 || why+="stage.angle 60 not read back; "
+	set_props '{ params = [ "stage.angle" 20.0 ] }'
+	props_are stage.angle 20 || why+="stage.angle 20 not read back; "
+	gone "$play_pid" && why+="pw-play had finished before the last change; "
+	wait_until 20000 gone "$play_pid"
+	stop "$play_pid"
+	stop "$rec_pid" INT
+	clicks=$("$wavcmp" clicks "$recorded" 2>&1)
+	injected=$("$wavcmp" clicks "$recorded" 0.3 0.3 2.0 -80 2>&1)
+	c=$(sed -n 's/.*click_db=\([^ ]*\).*/\1/p' <<<"$clicks")
+	ci=$(sed -n 's/.*click_db=\([^ ]*\).*/\1/p' <<<"$injected")
+	if [ -z "$why" ] && awk -v c="$c" 'BEGIN { exit !(c + 0 == c && c <= 6) }'; then
+		ok "$what (largest 5 ms block of the 3rd difference re the median block: $clicks)"
+	else
+		not_ok "$what" "$why" "$clicks"
+	fi
+	what="the discontinuity detector catches a -80 dB step added to that recording"
+	if awk -v c="$ci" 'BEGIN { exit !(c + 0 == c && c > 6) }'; then
+		ok "$what ($injected)"
+	else
+		not_ok "$what" "$injected"
+	fi
+else
+	not_ok "$what" "$measure_err"
+fi
+
+# ---- a long stage.brir path --------------------------------------------------------
+
+long=$tmp
+while [ ${#long} -lt 880 ]; do
+	long+=/$(printf 'd%.0s' {1..60})
+done
+mkdir -p "$long"
+cp "$tmp/brir4.wav" "$long/brir.wav"
+what="a stage.brir path of $((${#long} + 9)) bytes is taken and reads back whole"
+set_props "{ params = [ \"stage.mode\" \"brir\" \"stage.brir\" \"$long/brir.wav\" ] }"
+if props_are stage.brir "$long/brir.wav" stage.mode brir; then
+	ok "$what"
+else
+	not_ok "$what" "$(tail -n 3 "$host_log")"
+fi
+toolong=$long/$(printf 'x%.0s' {1..200})/brir.wav
+what="a stage.brir path of ${#toolong} bytes (past the 1023 the chain takes) is refused naming stage.brir"
+from=$(wc -l <"$host_log")
+set_props "{ params = [ \"stage.brir\" \"$toolong\" ] }"
+if wait_until 5000 log_warns "$from" stage.brir && props_are stage.brir "$long/brir.wav"; then
+	ok "$what: $(tail -n +"$((from + 1))" "$host_log" | grep '^\[W\]' | head -n 1 | cut -c 1-160)..."
+else
+	not_ok "$what" "$(tail -n 3 "$host_log")"
+fi
+
+# ---- 5. bad values in set-param: refused naming the key; the node runs on -----------
+
+set_props "{ params = [ \"stage.brir\" \"$tmp/brir4.wav\" \"eq.2.gain\" -5.0 \"output.gain\" -3.0 ] }"
+props_are stage.brir "$tmp/brir4.wav" eq.2.gain -5 output.gain -3 ||
+	not_ok "the base settings read back" "$props_seen"
+bad_set()
+{
+	local key=$1 body=$2 from
+	from=$(wc -l <"$host_log")
+	set_props "{ params = [ \"eq.2.gain\" 1.0 $body ] }"
+	what="set-param $body (with eq.2.gain 1.0) is refused, naming $key; nothing changes"
+	if wait_until 5000 log_warns "$from" "$key" && props_are eq.2.gain -5; then
+		ok "$what: $(tail -n +"$((from + 1))" "$host_log" | grep '^\[W\]' | head -n 1 |
+			sed 's/^.*\] //' | cut -c 1-140)"
+	else
+		not_ok "$what" "read back: $props_seen" "$(tail -n 3 "$host_log")"
+	fi
+}
+bad_set eq.99.gain '"eq.99.gain" 1.0'
+bad_set stage.nonsense '"stage.nonsense" 1.0'
+bad_set eq.1.gain '"eq.1.gain" "loud"'
+bad_set bypass '"bypass" "maybe"'
+bad_set eq.1.freq '"eq.1.freq" 99999.0'
+bad_set stage.angle '"stage.angle" 200.0'
+bad_set stage.brir '"stage.mode" "brir" "stage.brir" "/nonexistent/brir.wav"'
+bad_set stage.hrtf '"stage.mode" "room" "stage.hrtf" "/nonexistent/kemar.sofa"'
+bad_set eq.3.gain '"eq.3.gain" { "a" 1 }'
+
+what="after the refused sets the node still runs: the recording matches the base render"
+if measure "$tmp/noise.wav" && matches "$tmp/ref-brir.wav"; then
+	ok "$what ($match_out)"
+else
+	not_ok "$what" "$measure_err" "$match_out"
+fi
+
+# ---- latency: what the IEM reports, nothing added ----------------------------------
+
+what="the virtual sink's input ports report the IEM sink's Latency (the chain adds none)"
+lat=$(dump | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+nodes = {o["id"]: o["info"]["props"].get("node.name") for o in d if o.get("type") == "PipeWire:Interface:Node"}
+want = {sys.argv[1], sys.argv[2]}
+for o in d:
+    if o.get("type") != "PipeWire:Interface:Port" or o["info"]["direction"] != "input":
+        continue
+    node = nodes.get(o["info"]["props"].get("node.id"))
+    if node in want:
+        lat = [x for x in o["info"].get("params", {}).get("Latency", []) if x["direction"] == "Input"]
+        print(node, json.dumps(lat[0] if lat else None, sort_keys=True))
+' "$sink" "$iem" | sort -u)
+if [ "$(cut -d' ' -f2- <<<"$lat" | sort -u | wc -l)" = 1 ] && [ "$(wc -l <<<"$lat")" = 2 ] &&
+   ! grep -q null <<<"$lat"; then
+	ok "$what ($(head -n 1 <<<"$lat" | cut -d' ' -f2-))"
+else
+	not_ok "$what" "$lat"
+fi
+
+# ---- bad module args: refused naming the key ---------------------------------------
+
+# host_refuses KEY ARGS: iem-host with ARGS exits non-zero, naming KEY.
+host_refuses()
+{
+	local key=$1 pid
+	"$host" "$2" </dev/null >"$tmp/bad.log" 2>&1 &
+	pid=$!
+	children+=("$pid")
+	wait_until 10000 gone "$pid"
+	stop "$pid"
+	[ "$stop_rc" -gt 0 ] && grep '^\[E\]' "$tmp/bad.log" | grep -qF "$key"
+}
+bad_args()
+{
+	local key=$1 args="{ target.object = \"$iem\" node.name = iemstage.bad $2 }"
+	what="module args $2: refused, naming $key"
+	if host_refuses "$key" "$args"; then
+		ok "$what: $(grep '^\[E\]' "$tmp/bad.log" | head -n 1 | sed 's/^.*\] //' | cut -c 1-140)"
+	else
+		not_ok "$what" "exit $stop_rc" "$(cat "$tmp/bad.log")"
+	fi
+}
+bad_args target.objekt 'target.objekt = "x"'
+bad_args capture.props 'capture.props = 5'
+bad_args eq.99.gain 'params = { eq.99.gain = 1 }'
+bad_args eq.1.gain 'params = { eq.1.gain = loud }'
+bad_args bypass 'params = { bypass = maybe }'
+bad_args stage.angle 'params = { stage.angle = 200 }'
+bad_args stage.brir 'params = { stage.mode = brir stage.brir = "/nonexistent/brir.wav" }'
+bad_args eq.1.type 'params = { eq.1.type = { a = 1 } }'
+
+what="the module with a $((${#long} + 9))-byte stage.brir path in its args loads and reads it back"
+"$host" "{ target.object = \"$iem\" node.name = iemstage.long
+	params = { stage.mode = brir stage.brir = \"$long/brir.wav\" } }" </dev/null >"$tmp/long.log" 2>&1 &
+long_pid=$!
+children+=("$long_pid")
+if wait_until 10000 sh -c "timeout 5 pw-dump 2>/dev/null | PYTHONPATH='$top/tests/lib' python3 '$top/tests/integration/module-tool.py' props iemstage.long 2>/dev/null | grep -qF '$long/brir.wav'"; then
+	ok "$what"
+else
+	not_ok "$what" "$(cat "$tmp/long.log")"
+fi
+stop "$long_pid"
+
+stop "$host_pid"
+what="SIGTERM ends iem-host (exit 0)"
+if [ "$stop_rc" -eq 0 ]; then
+	ok "$what"
+else
+	not_ok "$what" "exit $stop_rc" "$(tail -n 10 "$host_log")"
+fi
+
+took=$(($(now_ms) - t_start))
+echo "# $rec_count recordings, $((took / 1000)).$(printf '%03d' $((took % 1000))) s"
+tap_done
