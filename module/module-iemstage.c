@@ -123,8 +123,9 @@
  * once when it stops: `iemstage.limiter.events` (onsets of limiting),
  * `iemstage.unprocessed` (cycles that passed audio without processing, or
  * had no buffer), `iemstage.invalid-samples` (non-finite input samples
- * silenced), `iemstage.cycles` (cycles processed) and `iemstage.quantum`
- * (frames in the last cycle).
+ * silenced), `iemstage.cycles` (cycles processed), `iemstage.quantum`
+ * (frames in the last cycle) and `iemstage.rate` (the rate the chain in
+ * use was built for).
  *
  * ## Example
  *
@@ -211,7 +212,7 @@ struct impl {
 	struct iem_params requested;	/* params plus the sets still on the worker */
 	uint64_t gen;			/* of requested */
 	uint64_t shown_events, shown_unprocessed, shown_invalid, shown_cycles;
-	uint32_t shown_quantum;
+	uint32_t shown_quantum, shown_rate;
 	bool unloading;
 
 	/* shared by main and worker, under lock */
@@ -983,7 +984,8 @@ static void on_timer(void *data, uint64_t expirations)
 {
 	struct impl *impl = data;
 	struct iem_chain_stats st = { 0 };
-	char ev[32], un[32], inv[32], cyc[32], q[16];
+	char ev[32], un[32], inv[32], cyc[32], q[16], rate[16];
+	uint32_t chain_rate = 0;
 	uint64_t unprocessed = __atomic_load_n(&impl->unprocessed, __ATOMIC_RELAXED);
 	uint64_t cycles = __atomic_load_n(&impl->cycles, __ATOMIC_RELAXED);
 	uint32_t quantum = __atomic_load_n(&impl->quantum, __ATOMIC_RELAXED);
@@ -991,13 +993,15 @@ static void on_timer(void *data, uint64_t expirations)
 	/* the worker frees a retired chain under the lock */
 	pthread_mutex_lock(&impl->lock);
 	struct iem_chain *c = __atomic_load_n(&impl->chain, __ATOMIC_ACQUIRE);
-	if (c != NULL)
+	if (c != NULL) {
 		iem_chain_get_stats(c, &st);
+		chain_rate = iem_chain_get_rate(c);
+	}
 	pthread_mutex_unlock(&impl->lock);
 
 	if (st.limiter_events == impl->shown_events && unprocessed == impl->shown_unprocessed &&
 	    st.invalid_samples == impl->shown_invalid && cycles == impl->shown_cycles &&
-	    quantum == impl->shown_quantum)
+	    quantum == impl->shown_quantum && chain_rate == impl->shown_rate)
 		return;
 	if (unprocessed != impl->shown_unprocessed)
 		pw_log_info("%" PRIu64 " cycle(s) passed without processing so far", unprocessed);
@@ -1006,17 +1010,20 @@ static void on_timer(void *data, uint64_t expirations)
 	impl->shown_invalid = st.invalid_samples;
 	impl->shown_cycles = cycles;
 	impl->shown_quantum = quantum;
+	impl->shown_rate = chain_rate;
 	snprintf(ev, sizeof(ev), "%" PRIu64, st.limiter_events);
 	snprintf(un, sizeof(un), "%" PRIu64, unprocessed);
 	snprintf(inv, sizeof(inv), "%" PRIu64, st.invalid_samples);
 	snprintf(cyc, sizeof(cyc), "%" PRIu64, cycles);
 	snprintf(q, sizeof(q), "%" PRIu32, quantum);
+	snprintf(rate, sizeof(rate), "%" PRIu32, chain_rate);
 	const struct spa_dict_item items[] = {
 		{ "iemstage.limiter.events", ev },
 		{ "iemstage.unprocessed", un },
 		{ "iemstage.invalid-samples", inv },
 		{ "iemstage.cycles", cyc },
 		{ "iemstage.quantum", q },
+		{ "iemstage.rate", rate },
 	};
 	if (impl->capture)
 		pw_stream_update_properties(impl->capture, &SPA_DICT_INIT_ARRAY(items));

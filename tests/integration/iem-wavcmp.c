@@ -17,7 +17,20 @@
  *       summed, 16384 frames from the reference's first non-zero one)
  *       within +-64 frames of it.
  *
- *   iem-wavcmp clicks RECORDED [FROM_S TO_S [INJECT_S INJECT_DB]]
+ *   iem-wavcmp match RECORDED REFERENCE --slips GUARD_S
+ *       The same where the players may drop or repeat frames (PipeWire
+ *       0.3.65's pw-play and pw-record do, at a quantum change, with or
+ *       without anything between them): in 256-frame blocks, a block more
+ *       than -60 dB off looks for the best lag again (+-4096 frames, over
+ *       the next 2048 frames, else the next 512); a different one is a
+ *       slip, and the block before, that block and GUARD_S seconds after
+ *       it are left out (the slip is somewhere in the two blocks; the
+ *       chain remembers the input before it). A block off at the best lag
+ *       counts as it is.
+ *       Prints "err_db=E slips=S left_out=F compared=N ref_frames=M at=A
+ *       peak=P [where=T:+D,...]" (T seconds into the signal, D frames).
+ *
+ *   iem-wavcmp clicks RECORDED [FROM_S TO_S [INJECT_S INJECT_DB]] [--in A:B,...]
  *       The discontinuity detector. The signal is a steady low sine; a
  *       click, gap or step is broadband, the sine is not. The residual is
  *       the third difference y[i] - 3y[i-1] + 3y[i-2] - y[i-3] (about
@@ -27,10 +40,12 @@
  *       each), in 5 ms blocks: each block's largest residual; prints
  *         "click_db=C at_s=T baseline_db=B blocks=K"
  *       C: the largest block against the median block, dB; T where (s
- *       after the signal starts); B the median block re the signal's
- *       peak, dB. With INJECT_S and INJECT_DB a step of INJECT_DB re peak
- *       is added to both channels from INJECT_S after the start first (to
- *       show the detector catches one).
+ *       into the recording); B the median block re the signal's peak, dB.
+ *       With --in, C is the largest of the blocks inside those spans
+ *       (seconds into the recording; the median is of all blocks). With
+ *       INJECT_S and INJECT_DB a step of INJECT_DB re peak is added to
+ *       both channels at INJECT_S into the recording first (to show the
+ *       detector catches one).
  *
  * Exit status 0, 1 on an error (unreadable file), 2 on bad usage.
  */
@@ -114,7 +129,55 @@ static double db(double x)
 	return x > 0.0 ? 20.0 * log10(x) : -INFINITY;
 }
 
-static int cmd_match(const char *rec_path, const char *ref_path)
+/* The lag near `guess` (+-range) where REFERENCE's frames from `from`
+ * (win of them) correlate best with RECORDED. */
+static long fine_lag(const struct wav *rec, const struct wav *ref, long from, long win,
+		long guess, long range)
+{
+	long best = guess;
+	double best_c = -INFINITY;
+
+	if (win > ref->frames - from)
+		win = ref->frames - from;
+	for (long lag = guess - range; lag <= guess + range; lag++) {
+		double s = 0.0;
+		for (int c = 0; c < 2; c++) {
+			const double *x = ref->ch[c] + from, *y = rec->ch[c];
+			for (long i = 0; i < win; i++) {
+				long j = from + i + lag;
+				if (j >= 0 && j < rec->frames)
+					s += x[i] * y[j];
+			}
+		}
+		if (s > best_c) {
+			best_c = s;
+			best = lag;
+		}
+	}
+	return best;
+}
+
+/* The largest difference over reference frames [a, b) at lag; where. */
+static double block_err(const struct wav *rec, const struct wav *ref, long a, long b, long lag,
+		long *at)
+{
+	double err = 0.0;
+	for (long i = a; i < b && i < ref->frames; i++) {
+		long j = i + lag;
+		if (j < 0 || j >= rec->frames)
+			continue;
+		for (int c = 0; c < 2; c++) {
+			double d = fabs(rec->ch[c][j] - ref->ch[c][i]);
+			if (d > err) {
+				err = d;
+				*at = i;
+			}
+		}
+	}
+	return err;
+}
+
+static int cmd_match(const char *rec_path, const char *ref_path, double guard_s)
 {
 	struct wav rec, ref;
 
@@ -148,46 +211,81 @@ static int cmd_match(const char *rec_path, const char *ref_path)
 	}
 	free(ea);
 	free(eb);
-	long b = first_above(&ref, 0.0), best = guess;
-	long win = ref.frames - b < 16384 ? ref.frames - b : 16384;
-	best_c = -INFINITY;
-	for (long lag = guess - 64; lag <= guess + 64; lag++) {
-		double s = 0.0;
-		for (int c = 0; c < 2; c++) {
-			const double *x = ref.ch[c] + b, *y = rec.ch[c];
-			for (long i = 0; i < win; i++) {
-				long j = b + i + lag;
-				if (j >= 0 && j < rec.frames)
-					s += x[i] * y[j];
-			}
-		}
-		if (s > best_c) {
-			best_c = s;
-			best = lag;
-		}
+	long b = first_above(&ref, 0.0);
+	long best = fine_lag(&rec, &ref, b, 16384, guess, 64);
+
+	if (guard_s < 0.0) {
+		/* one lag for everything */
+		long at = 0, n = 0;
+		double err = block_err(&rec, &ref, b, ref.frames, best, &at);
+		for (long i = b; i < ref.frames && i + best < rec.frames; i++)
+			if (i + best >= 0)
+				n++;
+		printf("err_db=%.1f lag=%ld overlap=%ld ref_frames=%ld at=%ld peak=%.4f\n",
+				db(err / pk), best, n, ref.frames - b, at, pk);
+		return 0;
 	}
+
+	/* Slips: see the usage at the top. */
+	const long bs = 256, guard = (long)(guard_s * ref.rate);
+	long lag = best, at = 0, slips = 0, left_out = 0, n = 0, guard_end = -1;
 	double err = 0.0;
-	long at = 0, n = 0;
-	/* from the reference's first sample that is not 0: the silence
-	 * before it is where the players start (pw-play's first cycle is
-	 * not sample-exact in PipeWire 0.3.65, with or without the module) */
-	for (long i = b; i < ref.frames; i++) {
-		long j = i + best;
-		if (j < 0)
-			continue;
-		if (j >= rec.frames)
+	char where[1024] = "";
+	/* a block is counted once the next one shows no slip: the slip may
+	 * have been in it, fitting its old lag best over most of it */
+	double pend_e = 0.0;
+	long pend_at = 0, pend_n = 0;
+	for (long a = b; a < ref.frames; a += bs) {
+		long e = a + bs < ref.frames ? a + bs : ref.frames, bat = 0;
+		if (a + lag >= rec.frames)
 			break;
-		for (int c = 0; c < 2; c++) {
-			double d = fabs(rec.ch[c][j] - ref.ch[c][i]);
-			if (d > err) {
-				err = d;
-				at = i;
+		double be = block_err(&rec, &ref, a, e, lag, &bat);
+		if (be > pk * 1e-3) {
+			/* a slip inside the 2048 frames may leave the old lag
+			 * the best over them: then the next 512 alone */
+			long nl = fine_lag(&rec, &ref, a, 2048, lag, 4096);
+			if (nl == lag)
+				nl = fine_lag(&rec, &ref, a, 512, lag, 4096);
+			long nat = 0;
+			double ne = block_err(&rec, &ref, a, e, nl, &nat);
+			if (nl != lag) {
+				size_t len = strlen(where);
+				if (len < sizeof(where) - 32)
+					snprintf(where + len, sizeof(where) - len, "%s%.3fs:%+ld",
+							slips ? "," : "", (double)(a - b) / ref.rate, nl - lag);
+				lag = nl;
+				be = ne;
+				bat = nat;
+				slips++;
+				guard_end = a + guard;
+				left_out += pend_n;
+				pend_n = 0;
 			}
 		}
-		n++;
+		if (pend_n > 0) {
+			n += pend_n;
+			if (pend_e > err) {
+				err = pend_e;
+				at = pend_at;
+			}
+			pend_n = 0;
+		}
+		if (a < guard_end || (guard_end >= 0 && a == guard_end - guard)) {
+			left_out += e - a;
+			continue;
+		}
+		pend_e = be;
+		pend_at = bat;
+		pend_n = e - a;
 	}
-	printf("err_db=%.1f lag=%ld overlap=%ld ref_frames=%ld at=%ld peak=%.4f\n",
-			db(err / pk), best, n, ref.frames - b, at, pk);
+	n += pend_n;
+	if (pend_n > 0 && pend_e > err) {
+		err = pend_e;
+		at = pend_at;
+	}
+	printf("err_db=%.1f slips=%ld left_out=%ld compared=%ld ref_frames=%ld at=%ld peak=%.4f%s%s\n",
+			db(err / pk), slips, left_out, n, ref.frames - b, at, pk,
+			slips ? " where=" : "", where);
 	return 0;
 }
 
@@ -198,7 +296,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 static int cmd_clicks(const char *path, double from_s, double to_s, double inject_s,
-		double inject_db, bool inject)
+		double inject_db, bool inject, const char *windows)
 {
 	struct wav w;
 
@@ -211,7 +309,7 @@ static int cmd_clicks(const char *path, double from_s, double to_s, double injec
 	}
 	long on = first_above(&w, pk * 1e-3), off = last_above(&w, pk * 1e-3);
 	if (inject) {
-		long at = on + (long)(inject_s * w.rate);
+		long at = (long)(inject_s * w.rate);
 		double step = pk * pow(10.0, inject_db / 20.0);
 		for (long i = at; i >= 0 && i < w.frames; i++) {
 			w.ch[0][i] += step;
@@ -243,13 +341,31 @@ static int cmd_clicks(const char *path, double from_s, double to_s, double injec
 	memcpy(sorted, m, sizeof(double) * (size_t)nb);
 	qsort(sorted, (size_t)nb, sizeof(double), cmp_double);
 	double median = sorted[nb / 2];
-	long kmax = 0;
-	for (long k = 1; k < nb; k++)
-		if (m[k] > m[kmax])
+	/* the largest block, inside the windows when there are some */
+	long kmax = -1;
+	for (long k = 0; k < nb; k++) {
+		double t = (double)(start + k * block) / w.rate;
+		bool in = windows == NULL;
+		for (const char *p = windows; p && *p;) {
+			char *end;
+			double a = strtod(p, &end), b = a;
+			if (*end == ':')
+				b = strtod(end + 1, &end);
+			in = in || (t >= a && t < b);
+			p = *end == ',' ? end + 1 : end;
+			if (end == p && *p != '\0')
+				break;
+		}
+		if (in && (kmax < 0 || m[k] > m[kmax]))
 			kmax = k;
-	printf("click_db=%.1f at_s=%.3f baseline_db=%.1f blocks=%ld\n",
-			median > 0 ? db(m[kmax] / median) : INFINITY,
-			(double)(start + kmax * block - on) / w.rate, db(median / pk), nb);
+	}
+	if (kmax < 0) {
+		fprintf(stderr, "iem-wavcmp: %s: no block inside %s\n", path, windows);
+		return 1;
+	}
+	printf("resid_db=%.1f click_db=%.1f at_s=%.3f baseline_db=%.1f blocks=%ld\n",
+			db(m[kmax] / pk), median > 0 ? db(m[kmax] / median) : INFINITY,
+			(double)(start + kmax * block) / w.rate, db(median / pk), nb);
 	free(m);
 	free(sorted);
 	return 0;
@@ -260,15 +376,24 @@ int main(int argc, char *argv[])
 	if (argc < 2)
 		goto usage;
 	if (argc == 4 && strcmp(argv[1], "match") == 0)
-		return cmd_match(argv[2], argv[3]);
-	if (strcmp(argv[1], "clicks") == 0 && (argc == 3 || argc == 5 || argc == 7)) {
-		double from = argc > 3 ? atof(argv[3]) : 0.3, to = argc > 3 ? atof(argv[4]) : 0.3;
-		return cmd_clicks(argv[2], from, to, argc > 5 ? atof(argv[5]) : 0.0,
-				argc > 5 ? atof(argv[6]) : 0.0, argc > 5);
+		return cmd_match(argv[2], argv[3], -1.0);
+	if (argc == 6 && strcmp(argv[1], "match") == 0 && strcmp(argv[4], "--slips") == 0)
+		return cmd_match(argv[2], argv[3], atof(argv[5]));
+	if (strcmp(argv[1], "clicks") == 0 && argc >= 3) {
+		const char *windows = NULL;
+		if (argc >= 5 && strcmp(argv[argc - 2], "--in") == 0) {
+			windows = argv[argc - 1];
+			argc -= 2;
+		}
+		if (argc == 3 || argc == 5 || argc == 7) {
+			double from = argc > 3 ? atof(argv[3]) : 0.3, to = argc > 3 ? atof(argv[4]) : 0.3;
+			return cmd_clicks(argv[2], from, to, argc > 5 ? atof(argv[5]) : 0.0,
+					argc > 5 ? atof(argv[6]) : 0.0, argc > 5, windows);
+		}
 	}
 usage:
-	fprintf(stderr, "usage: %s match RECORDED REFERENCE\n"
-			"       %s clicks RECORDED [FROM_S TO_S [INJECT_S INJECT_DB]]\n",
+	fprintf(stderr, "usage: %s match RECORDED REFERENCE [--slips GUARD_S]\n"
+			"       %s clicks RECORDED [FROM_S TO_S [INJECT_S INJECT_DB]] [--in A:B,...]\n",
 			argv[0], argv[0]);
 	return 2;
 }

@@ -7,10 +7,11 @@
   module-tool.py id NAME                 pw-dump on stdin: the node's id
   module-tool.py info NAME KEY           pw-dump on stdin: an info property
   module-tool.py props NAME              pw-dump on stdin: iemstage's Props, "name value" lines
-  module-tool.py plan NAME BRIR SET EXP  pw-dump on stdin: from the node's PropInfo, a
-                                         set-param body giving every parameter a valid value
-                                         that is not its default (SET) and the values to read
-                                         back (EXP, JSON)
+  module-tool.py plan NAME BRIR SET EXP  pw-dump on stdin: from the node's PropInfo,
+                                         set-param bodies (SET, one per line: pw-cli takes
+                                         1 KiB) giving every parameter a valid value that is
+                                         not its default, and the values to read back (EXP,
+                                         JSON; EXP.N: those of line N)
   module-tool.py defaults NAME SET EXP   the same with every default
   module-tool.py check NAME EXP          pw-dump on stdin: the Props against EXP; prints
                                          "N checked" or each mismatch (exit 1)
@@ -95,8 +96,14 @@ def node(dump, name):
     sys.exit(f"no node {name}")
 
 
+OURS = ("eq.", "stage.", "output.", "room.", "crossfeed.", "hrtf.")
+
+
 def ours(o):
-    return [x for x in o["info"]["params"].get("PropInfo", []) if x.get("params") and "name" in x]
+    """iemstage's PropInfo (the node also lists audioconvert's)."""
+    return [x for x in o["info"]["params"].get("PropInfo", [])
+            if x.get("params") and (x.get("name") == "bypass" or
+                                    str(x.get("name")).startswith(OURS))]
 
 
 def props(o):
@@ -179,16 +186,34 @@ def main():
         print(v)
     elif cmd == "props":
         for k, v in props(o).items():
-            print(k, value_text(v))
+            if k == "bypass" or k.startswith(OURS):
+                print(k, value_text(v))
     elif cmd in ("plan", "defaults"):
         if cmd == "plan":
             brir_path, set_path, exp_path = sys.argv[3:6]
         else:
             brir_path, (set_path, exp_path) = "", sys.argv[3:5]
         pairs = plan(o, brir_path, cmd == "defaults")
+        # pw-cli set-param (0.3.65) builds its pod in 1 KiB and sends an
+        # empty one past that: one body per line, each pod under 800 bytes
+        def pod_size(x):
+            return 8 + (len(x.encode()) + 1 + 7) // 8 * 8
+        bodies, cur, size = [], [], 0
+        for k, v in pairs.items():
+            n = pod_size(k) + (pod_size(v) if isinstance(v, str) else 16)
+            if cur and size + n > 800:
+                bodies.append(cur)
+                cur, size = [], 0
+            cur.append((f"{json.dumps(k)} {value_text(v)}", k))
+            size += n
+        if cur:
+            bodies.append(cur)
         with open(set_path, "w") as f:
-            f.write("{ params = [ " + " ".join(f"{json.dumps(k)} {value_text(v)}"
-                                              for k, v in pairs.items()) + " ] }")
+            for b in bodies:
+                f.write("{ params = [ " + " ".join(t for t, _ in b) + " ] }\n")
+        for i, b in enumerate(bodies):
+            with open(f"{exp_path}.{i + 1}", "w") as f:
+                json.dump({k: pairs[k] for _, k in b}, f)
         with open(exp_path, "w") as f:
             json.dump(pairs, f)
         print(len(pairs))
