@@ -77,7 +77,9 @@
  * - `node.description`: the virtual sink's description. Default
  *   "IEM Stage (<iemstage.target.description>)"; the output stream's is
  *   "IEM Stage (...) output".
- * - `node.link-group`: default `iemstage-<pid>-<module id>`.
+ * - `node.link-group`, `node.group`: default `iemstage-<pid>-<module id>`
+ *   (both streams; node.group makes them run under one driver, so that
+ *   audio played into the virtual sink starts the IEM).
  * - `node.latency`: passed to both streams. Default: none (the graph's).
  * - `remote.name`: the server to connect to when the context has no
  *   connection yet. Default: `PIPEWIRE_REMOTE`, else `pipewire-0`.
@@ -94,7 +96,7 @@
  * `audio.position` are fixed: stereo, FL FR.
  *
  * Standard keys honoured: `target.object`, `node.name`, `node.description`,
- * `node.link-group`, `node.latency`, `remote.name`, and in capture.props /
+ * `node.link-group`, `node.group`, `node.latency`, `remote.name`, and in capture.props /
  * playback.props everything a stream takes (`media.class`,
  * `device.icon-name`, `node.passive`, `target.object`, ...). Defaults set
  * by the module: `media.class = Audio/Sink` and `device.icon-name =
@@ -163,7 +165,8 @@ static const struct spa_dict_item module_props[] = {
 	{ PW_KEY_MODULE_USAGE, "[ target.object=<sink> ] "
 			"[ iemstage.target.description=<text> ] "
 			"[ node.name=<name> ] [ node.description=<text> ] "
-			"[ node.link-group=<group> ] [ node.latency=<n/rate> ] "
+			"[ node.link-group=<group> ] [ node.group=<group> ] "
+			"[ node.latency=<n/rate> ] "
 			"[ remote.name=<remote> ] "
 			"[ params = { <name> = <value> ... } ] "
 			"[ capture.props = { ... } ] [ playback.props = { ... } ]" },
@@ -174,7 +177,7 @@ static const struct spa_dict_item module_props[] = {
  * target.object would otherwise play to the default sink unnoticed). */
 static const char *const known_args[] = {
 	PW_KEY_TARGET_OBJECT, "iemstage.target.description", PW_KEY_NODE_NAME,
-	PW_KEY_NODE_DESCRIPTION, PW_KEY_NODE_LINK_GROUP, PW_KEY_NODE_LATENCY,
+	PW_KEY_NODE_DESCRIPTION, PW_KEY_NODE_LINK_GROUP, PW_KEY_NODE_GROUP, PW_KEY_NODE_LATENCY,
 	PW_KEY_REMOTE_NAME, "params", "capture.props", "playback.props",
 	/* what pw_impl_module adds to the args it was given */
 	PW_KEY_MODULE_ID, PW_KEY_OBJECT_ID, PW_KEY_OBJECT_SERIAL,
@@ -1282,7 +1285,15 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 		pw_properties_setf(props, PW_KEY_NODE_DESCRIPTION, "IEM Stage (%s)", target_desc);
 	if (pw_properties_get(props, PW_KEY_NODE_LINK_GROUP) == NULL)
 		pw_properties_setf(props, PW_KEY_NODE_LINK_GROUP, "iemstage-%d-%u", (int)getpid(), id);
+	/* node.group: the two streams run under one driver. Without it the
+	 * passive output stream is left out of the graph audio played into
+	 * the virtual sink runs in (the Dummy-Driver's), and stays suspended,
+	 * and so does the IEM: nothing is heard unless something else keeps
+	 * the IEM's sink running. */
+	if (pw_properties_get(props, PW_KEY_NODE_GROUP) == NULL)
+		pw_properties_setf(props, PW_KEY_NODE_GROUP, "iemstage-%d-%u", (int)getpid(), id);
 	copy_props(impl, props, PW_KEY_NODE_LINK_GROUP);
+	copy_props(impl, props, PW_KEY_NODE_GROUP);
 	copy_props(impl, props, PW_KEY_NODE_DESCRIPTION);
 	copy_props(impl, props, PW_KEY_NODE_LATENCY);
 

@@ -281,6 +281,26 @@ else
 fi
 id=$(dump | tool id "$sink")
 
+# With nothing recording, audio played into the virtual sink must start
+# the IEM's sink (the passive output stream runs with the virtual sink:
+# node.group); a sink that stays suspended is silence for the listener.
+node_state() { dump | python3 -c '
+import json, sys
+for o in json.load(sys.stdin):
+    if o.get("type") == "PipeWire:Interface:Node" and (o.get("info") or {}).get("props", {}).get("node.name") == sys.argv[1]:
+        print(o["info"].get("state"))' "$1"; }
+running() { [ "$(node_state "$1")" = running ] && [ "$(node_state "$sink.output")" = running ]; }
+what="pw-play into the virtual sink alone (nothing recording) starts the output stream and the IEM's sink"
+timeout 30 pw-play --target "$sink" "$tmp/long.wav" >"$tmp/play.log" 2>&1 &
+play_pid=$!
+children+=("$play_pid")
+if wait_until 5000 running "$iem"; then
+	ok "$what"
+else
+	not_ok "$what" "$sink.output: $(node_state "$sink.output"), $iem: $(node_state "$iem")"
+fi
+stop "$play_pid"
+
 render_ref "$tmp/noise.wav" "$tmp/ref-brir.wav"
 render_ref "$tmp/long.wav" "$tmp/ref-long.wav"
 
