@@ -109,6 +109,8 @@ static void do_inject(void *data, int signal_number)
 	struct host *host = data;
 	pw_data_loop_invoke(pw_context_get_data_loop(host->context), do_allocate, 0, NULL, 0,
 			true, NULL);
+	printf("iem-alloc: the data thread allocated once\n");
+	fflush(stdout);
 }
 #endif
 
