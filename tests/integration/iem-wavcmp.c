@@ -63,6 +63,18 @@ struct wav {
 	int rate;
 };
 
+/* every file read, freed at exit */
+static struct wav *loaded[4];
+
+static void free_loaded(void)
+{
+	for (size_t i = 0; i < 4; i++)
+		if (loaded[i] != NULL) {
+			free(loaded[i]->ch[0]);
+			free(loaded[i]->ch[1]);
+		}
+}
+
 static int wav_read(const char *path, struct wav *w)
 {
 	SF_INFO info = { 0 };
@@ -81,6 +93,11 @@ static int wav_read(const char *path, struct wav *w)
 	buf = malloc(sizeof(double) * 2 * (size_t)(info.frames + 1));
 	w->ch[0] = malloc(sizeof(double) * (size_t)(info.frames + 1));
 	w->ch[1] = malloc(sizeof(double) * (size_t)(info.frames + 1));
+	for (size_t i = 0; i < 4; i++)
+		if (loaded[i] == NULL || loaded[i] == w) {
+			loaded[i] = w;
+			break;
+		}
 	if (buf == NULL || w->ch[0] == NULL || w->ch[1] == NULL) {
 		fprintf(stderr, "iem-wavcmp: %s: out of memory\n", path);
 		sf_close(f);
@@ -373,6 +390,7 @@ static int cmd_clicks(const char *path, double from_s, double to_s, double injec
 
 int main(int argc, char *argv[])
 {
+	atexit(free_loaded);
 	if (argc < 2)
 		goto usage;
 	if (argc == 4 && strcmp(argv[1], "match") == 0)
