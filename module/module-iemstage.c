@@ -96,12 +96,16 @@
  * `audio.position` are fixed: stereo, FL FR.
  *
  * Standard keys honoured: `target.object`, `node.name`, `node.description`,
- * `node.link-group`, `node.group`, `node.latency`, `remote.name`, and in capture.props /
- * playback.props everything a stream takes (`media.class`,
+ * `node.link-group`, `node.group`, `node.latency`, `remote.name`, and in
+ * capture.props / playback.props everything a stream takes (`media.class`,
  * `device.icon-name`, `node.passive`, `target.object`, ...). Defaults set
  * by the module: `media.class = Audio/Sink` and `device.icon-name =
  * audio-headphones` on the virtual sink, `node.passive = true` on the
- * output stream.
+ * output stream. When the graph's rate changes, the worker builds the
+ * chain again at the new rate (audio passes unprocessed until it is there,
+ * counted in `iemstage.unprocessed`); a change of quantum changes nothing.
+ * When the stream stops, the chain's state is cleared before it starts
+ * again.
  *
  * ## Runtime control
  *

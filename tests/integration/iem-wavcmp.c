@@ -196,7 +196,7 @@ static double block_err(const struct wav *rec, const struct wav *ref, long a, lo
 
 static int cmd_match(const char *rec_path, const char *ref_path, double guard_s)
 {
-	struct wav rec, ref;
+	static struct wav rec, ref;	/* freed at exit (free_loaded) */
 
 	if (wav_read(rec_path, &rec) < 0 || wav_read(ref_path, &ref) < 0)
 		return 1;
@@ -315,7 +315,7 @@ static int cmp_double(const void *a, const void *b)
 static int cmd_clicks(const char *path, double from_s, double to_s, double inject_s,
 		double inject_db, bool inject, const char *windows)
 {
-	struct wav w;
+	static struct wav w;	/* freed at exit (free_loaded) */
 
 	if (wav_read(path, &w) < 0)
 		return 1;
