@@ -634,6 +634,41 @@ else
 fi
 force_rate 0
 
+# ---- the main loop does not wait for a stage being built ------------------------
+
+# A big room (RT60 2 s in 30 m, with the default HRTF: the KEMAR file when
+# installed) takes the worker a second or more; a bad set sent right after
+# the room's is refused by the main loop long before the room is in. The
+# module's own info lines (PIPEWIRE_DEBUG=mod.iemstage:4) say when.
+what="while the worker builds a big room, the main loop refuses a bad set at once (before the room is in)"
+wlog=$tmp/worker.log
+PIPEWIRE_DEBUG=mod.iemstage:4 "$host" "{ target.object = \"$iem\" node.name = iemstage.worker }" \
+	</dev/null >"$wlog" 2>&1 &
+worker_pid=$!
+children+=("$worker_pid")
+has_worker_sink() { dump | tool id iemstage.worker >/dev/null 2>&1; }
+if wait_until 10000 has_worker_sink; then
+	wid=$(dump | tool id iemstage.worker)
+	timeout 5 pw-cli set-param "$wid" Props '{ params = [ "stage.mode" "room" "room.rt60" 2.0
+		"room.width" 30.0 "room.depth" 30.0 "room.height" 30.0 ] }' >/dev/null 2>&1
+	timeout 5 pw-cli set-param "$wid" Props '{ params = [ "eq.1.freq" 99999.0 ] }' >/dev/null 2>&1
+	room_in() { grep -q 'chain_configure()\] stage: room' "$wlog"; }
+	wait_until 30000 room_in
+	# [I][seconds] lines: accepted, refused, the room in
+	times=$(awk '/parameter\(s\) accepted/ && !a { a = $1 } /Props refused.*eq\.1\.freq/ && !r { r = $1 }
+		/stage: room/ && !d { d = $1 } END { print a, r, d }' "$wlog" | tr -d '[]IWE')
+	read -r ta tr td <<<"$times"
+	if [ -n "$td" ] && [ -n "$tr" ] && awk -v a="$ta" -v r="$tr" -v d="$td" 'BEGIN { exit !(r < d) }'; then
+		ok "$what ($(awk -v a="$ta" -v r="$tr" -v d="$td" 'BEGIN {
+			printf "refused %.0f ms after the room was asked for; the room in after %.0f ms", (r - a) * 1000, (d - a) * 1000 }'))"
+	else
+		not_ok "$what" "accepted/refused/room in: ${times:-none}" "$(grep -v '^$' "$wlog" | tail -n 5)"
+	fi
+else
+	not_ok "$what" "no sink iemstage.worker" "$(tail -n 5 "$wlog")"
+fi
+stop "$worker_pid"
+
 # ---- bad module args: refused naming the key ---------------------------------------
 
 # host_refuses KEY ARGS: iem-host with ARGS exits non-zero, naming KEY.
