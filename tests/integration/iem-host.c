@@ -14,6 +14,13 @@
  * signal; 1 with a message when the module refuses to load (its own
  * message, naming what it refused, comes first) or unloads itself (the
  * server went away, a stream failed).
+ *
+ * Built with -DIEM_ALLOC_COUNT (iem-alloc-host, with iem-alloc-count.c)
+ * it also counts allocations on the context's data thread, where the
+ * module's process callbacks run: SIGUSR1 starts counting, SIGUSR2 stops
+ * and prints "iem-alloc: allocations=N frees=M" (and the first ones seen)
+ * on stdout; SIGHUP makes the data thread allocate and free 64 bytes once
+ * (through a loop invoke), to show that it is seen.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,10 +33,15 @@
 #include <pipewire/impl.h>
 #include <pipewire/pipewire.h>
 
+#ifdef IEM_ALLOC_COUNT
+#include "iem-alloc-count.h"
+#endif
+
 #define MODULE_NAME "libpipewire-module-iemstage"
 
 struct host {
 	struct pw_main_loop *loop;
+	struct pw_context *context;
 	struct pw_impl_module *module;
 	struct spa_hook module_listener;
 };
@@ -60,6 +72,47 @@ static int do_note_thread(struct spa_loop *loop, bool async, uint32_t seq,
 	*thread = pthread_self();
 	return 0;
 }
+
+#ifdef IEM_ALLOC_COUNT
+static void do_arm(void *data, int signal_number)
+{
+	struct host *host = data;
+	pthread_t thread = pthread_self();
+
+	pw_data_loop_invoke(pw_context_get_data_loop(host->context), do_note_thread, 0, NULL, 0,
+			true, &thread);
+	if (pthread_equal(thread, pthread_self())) {
+		printf("iem-alloc: the data thread is not running\n");
+		fflush(stdout);
+		return;
+	}
+	iem_alloc_arm(thread);
+	printf("iem-alloc: counting on the data thread\n");
+	fflush(stdout);
+}
+
+static void do_report(void *data, int signal_number)
+{
+	iem_alloc_report(stdout);
+}
+
+static int do_allocate(struct spa_loop *loop, bool async, uint32_t seq,
+		const void *data, size_t size, void *user_data)
+{
+	void *volatile p = malloc(64);
+	free(p);
+	return 0;
+}
+
+static void do_inject(void *data, int signal_number)
+{
+	struct host *host = data;
+	pw_data_loop_invoke(pw_context_get_data_loop(host->context), do_allocate, 0, NULL, 0,
+			true, NULL);
+	printf("iem-alloc: the data thread allocated once\n");
+	fflush(stdout);
+}
+#endif
 
 /* Returns once the context's data thread runs its loop (2 s at most).
  * PipeWire 0.3.65 stops that thread with a loop invoke that sets its
@@ -107,12 +160,22 @@ int main(int argc, char *argv[])
 	 * in the threads made after this, and read from a signalfd here */
 	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGINT, do_quit, &host);
 	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGTERM, do_quit, &host);
+#ifdef IEM_ALLOC_COUNT
+	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGUSR1, do_arm, &host);
+	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGUSR2, do_report, &host);
+	pw_loop_add_signal(pw_main_loop_get_loop(host.loop), SIGHUP, do_inject, &host);
+#endif
 
-	context = pw_context_new(pw_main_loop_get_loop(host.loop), NULL, 0);
+	/* client-rt.conf: module-rt makes the data thread real-time, as for
+	 * pw-play; with client.conf it is not, and misses cycles at small
+	 * quanta on a loaded machine */
+	context = pw_context_new(pw_main_loop_get_loop(host.loop),
+			pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", NULL), 0);
 	if (context == NULL) {
 		fprintf(stderr, "iem-host: cannot make a context: %s\n", strerror(errno));
 		goto done;
 	}
+	host.context = context;
 	/* client.conf sets log.level = 0; the module's warnings and errors
 	 * (a refused parameter, naming it) are what the tests read. */
 	if (getenv("PIPEWIRE_DEBUG") == NULL && pw_log_level < SPA_LOG_LEVEL_WARN)

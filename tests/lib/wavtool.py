@@ -24,6 +24,17 @@ def write16(path, channels, frames, rate=48000):
         f.write(b"data" + struct.pack("<I", len(data)) + data)
 
 
+def write_f32(path, channels, frames, rate=48000):
+    """frames: a list of per-frame tuples of floats; 32-bit float WAV."""
+    data = b"".join(struct.pack("<%df" % channels, *f) for f in frames)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 50 + len(data)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<IHHIIHHH", 18, 3, channels, rate,
+                                      rate * channels * 4, channels * 4, 32, 0))
+        f.write(b"fact" + struct.pack("<II", 4, len(frames)))
+        f.write(b"data" + struct.pack("<I", len(data)) + data)
+
+
 def read_wav(path):
     """(rate, [channel samples as floats]) of 16-bit PCM or 32-bit float."""
     with open(path, "rb") as f:
