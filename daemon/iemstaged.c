@@ -1088,7 +1088,12 @@ int main(int argc, char *argv[])
 	d.loop = pw_loop_new(NULL);
 	if (d.loop == NULL)
 		goto done;
-	d.context = pw_context_new(d.loop, NULL, 0);
+	/* client-rt.conf: module-rt makes the data thread that runs the
+	 * hosted modules real-time (through RTKit or the limits the unit
+	 * allows), as for pw-play; with client.conf it is an ordinary thread
+	 * and misses cycles at small quanta on a loaded machine */
+	d.context = pw_context_new(d.loop,
+			pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", NULL), 0);
 	if (d.context == NULL) {
 		log_msg("cannot make a PipeWire context: %m");
 		goto done;

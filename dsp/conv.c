@@ -144,7 +144,7 @@ struct iem_conv {
 	struct kernel *k[2];	/* k[1] while a crossfade runs */
 	uint64_t xf_start;
 	uint32_t xf_len;
-	float *xf_tab;		/* sin(pi/2 u / xf_len), u = 0 … xf_len */
+	float *xf_tab;		/* sin(pi/4 (1 - cos(pi u / xf_len))), u = 0 … xf_len */
 
 	/* shared */
 	_Atomic(struct kernel *) pending;
@@ -779,7 +779,10 @@ struct iem_conv *iem_conv_new(const struct iem_ir *ir, const struct iem_conv_con
 		goto error;
 	}
 	for (uint32_t u = 0; u <= c->xf_len; u++)
-		c->xf_tab[u] = (float)sin(M_PI_2 * u / c->xf_len);
+		/* equal power (sin^2 + cos^2 = 1) along a raised-cosine path,
+		 * so both gains start and end with zero slope: no corner in
+		 * the level at either end of the exchange */
+		c->xf_tab[u] = (float)sin(M_PI_2 * 0.5 * (1.0 - cos(M_PI * u / c->xf_len)));
 
 	for (uint32_t k = 0; k < c->n_levels; k++)
 		if ((r = setup_level(c, &c->lv[k], k == 0)) < 0)

@@ -315,7 +315,9 @@ static void test_exchange(uint32_t flags)
 	double err = 0.0, peak = 0.0;
 	for (size_t t = from; t < to && t < n; t++) {
 		double u = t < st.xfade_start ? 0.0 : fmin(1.0, (double)(t - st.xfade_start) / xf);
-		double ga = cos(M_PI_2 * u), gb = sin(M_PI_2 * u);
+		/* equal power along a raised-cosine path (zero slope at both ends) */
+		double v = 0.5 * (1.0 - cos(M_PI * u));
+		double ga = cos(M_PI_2 * v), gb = sin(M_PI_2 * v);
 		for (uint32_t o = 0; o < 2; o++) {
 			ya[o][t] = direct(in, (const float *const *)ta, 2, o, len_a, t);
 			yb[o][t] = direct(in, (const float *const *)tb, 2, o, len_b, t);
