@@ -130,8 +130,10 @@
  * `iemstage.unprocessed` (cycles that passed audio without processing, or
  * had no buffer), `iemstage.invalid-samples` (non-finite input samples
  * silenced), `iemstage.cycles` (cycles processed), `iemstage.quantum`
- * (frames in the last cycle) and `iemstage.rate` (the rate the chain in
- * use was built for).
+ * (frames in the last cycle), `iemstage.rate` (the rate the chain in
+ * use was built for), `iemstage.xruns` (cycles that came after a gap in
+ * the graph's clock: cycles lost) and `iemstage.late` (cycles whose
+ * processing ended more than one period after the driver woke).
  *
  * ## Example
  *
@@ -252,6 +254,10 @@ struct impl {
 	uint32_t rate;			/* the format's rate; 0 before one */
 	uint64_t unprocessed;
 	uint64_t cycles;
+	uint64_t xruns;			/* cycles after a gap in the graph's clock */
+	uint64_t late;			/* cycles finished after their period */
+	uint64_t last_ticks;		/* the clock's position at the last cycle */
+	uint32_t last_n;		/* and that cycle's frames */
 	uint32_t quantum;
 	bool reset;			/* clear the chain's state before the next cycle */
 };
@@ -278,6 +284,33 @@ static void take_next_chain(struct impl *impl)
 		return;
 	__atomic_store_n(&impl->chain_retired, impl->chain, __ATOMIC_RELEASE);
 	__atomic_store_n(&impl->chain, next, __ATOMIC_RELEASE);
+}
+
+/* Xruns and late cycles, from the graph clock's snapshot in the stream's
+ * time (pw_stream_get_time_n reads it under a sequence count: no lock, no
+ * system call; clock_gettime is the vDSO's). An xrun: the clock moved on
+ * by more than the last cycle's frames (cycles were lost). Late: this
+ * cycle's processing ended more than one period after the driver woke. */
+static void count_timing(struct impl *impl, uint32_t n)
+{
+	struct pw_time t;
+	struct timespec now;
+
+	if (pw_stream_get_time_n(impl->capture, &t, sizeof(t)) < 0 || t.rate.num == 0 ||
+	    t.rate.denom == 0)
+		return;
+	if (impl->last_n != 0 && t.ticks != impl->last_ticks &&
+	    t.ticks > impl->last_ticks + impl->last_n && t.rate.num == 1 &&
+	    t.rate.denom == impl->rate)
+		__atomic_store_n(&impl->xruns, impl->xruns + 1, __ATOMIC_RELAXED);
+	impl->last_ticks = t.ticks;
+	impl->last_n = n;
+	if (t.now > 0 && clock_gettime(CLOCK_MONOTONIC, &now) == 0) {
+		uint64_t end = (uint64_t)now.tv_sec * SPA_NSEC_PER_SEC + (uint64_t)now.tv_nsec;
+		uint64_t period = (uint64_t)n * SPA_NSEC_PER_SEC * t.rate.num / t.rate.denom;
+		if (end > (uint64_t)t.now + period)
+			__atomic_store_n(&impl->late, impl->late + 1, __ATOMIC_RELAXED);
+	}
 }
 
 static void playback_process(void *data)
@@ -318,8 +351,10 @@ static void playback_process(void *data)
 	if (chain != NULL && iem_chain_get_rate(chain) ==
 			__atomic_load_n(&impl->rate, __ATOMIC_RELAXED)) {
 		if (__atomic_load_n(&impl->reset, __ATOMIC_RELAXED) &&
-		    __atomic_exchange_n(&impl->reset, false, __ATOMIC_ACQ_REL))
+		    __atomic_exchange_n(&impl->reset, false, __ATOMIC_ACQ_REL)) {
 			iem_chain_reset(chain);
+			impl->last_n = 0;	/* a new start, not a gap */
+		}
 		iem_chain_process(chain, src, dst, n);
 	} else {
 		/* the chain for this rate is still being built: said in
@@ -336,6 +371,7 @@ static void playback_process(void *data)
 	}
 	__atomic_store_n(&impl->cycles, impl->cycles + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&impl->quantum, n, __ATOMIC_RELAXED);
+	count_timing(impl, n);
 done:
 	if (in != NULL)
 		pw_stream_queue_buffer(impl->capture, in);
@@ -991,10 +1027,12 @@ static void on_timer(void *data, uint64_t expirations)
 {
 	struct impl *impl = data;
 	struct iem_chain_stats st = { 0 };
-	char ev[32], un[32], inv[32], cyc[32], q[16], rate[16];
+	char ev[32], un[32], inv[32], cyc[32], q[16], rate[16], xr[32], lt[32];
 	uint32_t chain_rate = 0;
 	uint64_t unprocessed = __atomic_load_n(&impl->unprocessed, __ATOMIC_RELAXED);
 	uint64_t cycles = __atomic_load_n(&impl->cycles, __ATOMIC_RELAXED);
+	uint64_t xruns = __atomic_load_n(&impl->xruns, __ATOMIC_RELAXED);
+	uint64_t late = __atomic_load_n(&impl->late, __ATOMIC_RELAXED);
 	uint32_t quantum = __atomic_load_n(&impl->quantum, __ATOMIC_RELAXED);
 
 	/* the worker frees a retired chain under the lock */
@@ -1024,6 +1062,8 @@ static void on_timer(void *data, uint64_t expirations)
 	snprintf(cyc, sizeof(cyc), "%" PRIu64, cycles);
 	snprintf(q, sizeof(q), "%" PRIu32, quantum);
 	snprintf(rate, sizeof(rate), "%" PRIu32, chain_rate);
+	snprintf(xr, sizeof(xr), "%" PRIu64, xruns);
+	snprintf(lt, sizeof(lt), "%" PRIu64, late);
 	const struct spa_dict_item items[] = {
 		{ "iemstage.limiter.events", ev },
 		{ "iemstage.unprocessed", un },
@@ -1031,6 +1071,8 @@ static void on_timer(void *data, uint64_t expirations)
 		{ "iemstage.cycles", cyc },
 		{ "iemstage.quantum", q },
 		{ "iemstage.rate", rate },
+		{ "iemstage.xruns", xr },
+		{ "iemstage.late", lt },
 	};
 	if (impl->capture)
 		pw_stream_update_properties(impl->capture, &SPA_DICT_INIT_ARRAY(items));

@@ -204,6 +204,20 @@ else
 	not_ok "$what" "$control" "$(tail -n 5 "$host_log")"
 fi
 
+# xruns counted: the host's process stopped for 0.3 s while the graph's
+# clock runs on; the first cycle after it sees the gap
+x0=$(info_prop iemstage.xruns)
+kill -STOP "$host_pid"
+sleep 0.3
+kill -CONT "$host_pid"
+more_xruns() { x=$(info_prop iemstage.xruns); [ "${x:-0}" -gt "${x0:-0}" ] 2>/dev/null; }
+what="the host stopped for 0.3 s while audio plays: iemstage.xruns counts it"
+if wait_until 5000 more_xruns; then
+	ok "$what (${x0:-?} -> $(info_prop iemstage.xruns); iemstage.late $(info_prop iemstage.late))"
+else
+	not_ok "$what" "iemstage.xruns ${x0:-unset} -> $(info_prop iemstage.xruns)"
+fi
+
 kill -TERM "$play_pid" 2>/dev/null
 kill -TERM "$host_pid"
 if wait_until 5000 gone "$host_pid"; then

@@ -309,8 +309,9 @@ render_ref "$tmp/long.wav" "$tmp/ref-long.wav"
 for q in 64 256 1024; do
 	force_quantum "$q"
 	what="quantum $q: EQ + 4-channel BRIR + output gain: the recording matches the render within -90 dB"
+	xr0=$(info_prop "$sink" iemstage.xruns) lt0=$(info_prop "$sink" iemstage.late)
 	if measure_matches "$tmp/noise.wav" "$tmp/ref-brir.wav" && wait_until 5000 quantum_is "$q"; then
-		ok "$what ($match_out$attempts)"
+		ok "$what ($match_out$attempts; xruns +$(($(info_prop "$sink" iemstage.xruns) - ${xr0:-0})), late cycles +$(($(info_prop "$sink" iemstage.late) - ${lt0:-0})))"
 	else
 		not_ok "$what" "$attempts" \
 			"iemstage.quantum $(info_prop "$sink" iemstage.quantum)" "$(tail -n 5 "$host_log")"
