@@ -119,7 +119,10 @@
  *
  * The parameters of one `set-param` apply together, or not at all when one
  * of them is refused (the node logs a warning naming it, and keeps
- * running). Names outside iemstage's (`bypass`, `eq.*`, `stage.*`,
+ * running). `iemstage.profile` takes a whole set as one string,
+ * `{ name = value ... }` as in the module args: the parameters become the
+ * defaults with those set, replacing everything (not listed in PropInfo:
+ * it is a way to set them, not one of them). Names outside iemstage's (`bypass`, `eq.*`, `stage.*`,
  * `output.*`, `room.*`, `crossfeed.*`, `hrtf.*`) are PipeWire's and left
  * to it. A new stage (an IR file, a room, an HRTF, a new angle) is built
  * on the module's worker thread, never in the audio thread nor the main
@@ -752,7 +755,9 @@ static int check_files(const struct iem_params *p, const struct iem_params *had,
 /* Checks name/value pairs against requested, all together; on the first
  * bad one nothing changes and its message (naming it) goes to err.
  * Otherwise *out is requested with the pairs set. */
-static int check_pairs(struct impl *impl, const char *const *names, const char *const *values,
+/* base (NULL: what is requested now) with the pairs set, checked, in out */
+static int check_pairs(struct impl *impl, const struct iem_params *base,
+		const char *const *names, const char *const *values,
 		uint32_t n, struct iem_params *out, char *err, size_t err_size)
 {
 	struct iem_params *p = malloc(sizeof(*p));
@@ -762,7 +767,7 @@ static int check_pairs(struct impl *impl, const char *const *names, const char *
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
-	*p = impl->requested;
+	*p = base ? *base : impl->requested;
 	for (uint32_t k = 0; k < n && res >= 0; k++)
 		res = iem_params_set(p, names[k], values[k], err, err_size);
 	if (res >= 0)
@@ -800,6 +805,13 @@ static bool owned_name(const char *name)
 	return false;
 }
 
+static int parse_args_params(struct impl *impl, const struct iem_params *base,
+		const char *str, struct iem_params *out, char *err, size_t err_size);
+
+/* Props: pairs of flat names and values, applied together or not at all.
+ * "iemstage.profile" is a whole set in one string, { name = value ... } as
+ * in the module args: the defaults with those set, replacing everything
+ * (the other pairs of the same Props apply on top of it). */
 static void parse_props_param(struct impl *impl, const struct spa_pod *param)
 {
 	const struct spa_pod_object *obj = (const struct spa_pod_object *)param;
@@ -807,7 +819,8 @@ static void parse_props_param(struct impl *impl, const struct spa_pod *param)
 	const char **names = calloc(MAX_PAIRS, sizeof(*names));
 	char **texts = calloc(MAX_PAIRS, sizeof(*texts));
 	char *text = malloc(TEXT_MAX);
-	struct iem_params *p = malloc(sizeof(*p));
+	struct iem_params *p = malloc(sizeof(*p)), *whole = NULL;
+	char *profile = NULL;
 	uint32_t n = 0;
 	char err[512];
 	int res;
@@ -844,21 +857,45 @@ static void parse_props_param(struct impl *impl, const struct spa_pod *param)
 						"expected a number, bool or string");
 				goto done;
 			}
+			if (spa_streq(name, "iemstage.profile")) {
+				free(profile);
+				if ((profile = strdup(text)) == NULL)
+					goto done;
+				continue;
+			}
 			names[n] = name;
 			if ((texts[n] = strdup(text)) == NULL)
 				goto done;
 			n++;
 		}
 	}
-	if (n == 0)
+	if (n == 0 && profile == NULL)
 		goto done;
-	if (check_pairs(impl, names, (const char *const *)texts, n, p, err, sizeof(err)) < 0) {
+	if (profile != NULL) {
+		struct iem_params *defaults = malloc(sizeof(*defaults));
+		if (defaults == NULL || (whole = malloc(sizeof(*whole))) == NULL) {
+			free(defaults);
+			pw_log_error("Props: out of memory, nothing changed");
+			goto done;
+		}
+		iem_params_init(defaults);
+		res = parse_args_params(impl, defaults, profile, whole, err, sizeof(err));
+		free(defaults);
+		if (res < 0) {
+			/* the message starts "params: …" */
+			pw_log_warn("Props refused, nothing changed: iemstage.profile: %s", err);
+			goto done;
+		}
+	}
+	if (check_pairs(impl, whole, names, (const char *const *)texts, n, p, err, sizeof(err)) < 0) {
 		pw_log_warn("Props refused, nothing changed: %s", err);
 		goto done;
 	}
-	pw_log_info("%u parameter(s) accepted", n);
+	pw_log_info("%u parameter(s) accepted%s", n, profile ? ", and a whole set (iemstage.profile)" : "");
 	post_job(impl, p);
 done:
+	free(profile);
+	free(whole);
 	for (uint32_t k = 0; texts && k < n; k++)
 		free(texts[k]);
 	free(names);
@@ -1161,8 +1198,8 @@ static const struct pw_proxy_events core_proxy_events = {
 
 /* params = { name = value ... } from the module args, checked on top of
  * the defaults into *out. */
-static int parse_args_params(struct impl *impl, const char *str, struct iem_params *out,
-		char *err, size_t err_size)
+static int parse_args_params(struct impl *impl, const struct iem_params *base,
+		const char *str, struct iem_params *out, char *err, size_t err_size)
 {
 	struct spa_json it[2];
 	char key[128], *val = malloc(TEXT_MAX);
@@ -1208,7 +1245,7 @@ static int parse_args_params(struct impl *impl, const char *str, struct iem_para
 		}
 		n++;
 	}
-	res = check_pairs(impl, names, (const char *const *)vals, n, out, err, err_size);
+	res = check_pairs(impl, base, names, (const char *const *)vals, n, out, err, err_size);
 done:
 	for (uint32_t k = 0; names && vals && k < n; k++) {
 		free((char *)names[k]);
@@ -1314,7 +1351,7 @@ int pipewire__module_init(struct pw_impl_module *module, const char *args)
 		goto error;
 	}
 	if ((str = pw_properties_get(props, "params")) != NULL &&
-	    parse_args_params(impl, str, &impl->requested, err, sizeof(err)) < 0) {
+	    parse_args_params(impl, NULL, str, &impl->requested, err, sizeof(err)) < 0) {
 		pw_log_error("module args refused: %s", err);
 		goto error;
 	}

@@ -595,6 +595,39 @@ else
 	not_ok "$what" "$attempts"
 fi
 
+# ---- a whole set in one string: iemstage.profile ------------------------------------
+
+# profile_props TEXT: set-param with TEXT, { name = value ... }, as the one
+# string iemstage.profile (its quotes escaped for pw-cli's JSON)
+profile_props() { set_props "{ params = [ \"iemstage.profile\" \"${1//\"/\\\"}\" ] }"; }
+
+"$render" "$tmp/noise.wav" "$tmp/ref-whole.wav" --quiet --set eq.1.type=peaking \
+	--set eq.1.freq=1000 --set eq.1.gain=-4 --set output.gain=-2
+profile_props "{ eq.1.type = peaking eq.1.freq = 1000 eq.1.gain = -4 output.gain = -2 }"
+what="iemstage.profile: one string sets a whole set, the defaults with those set (the BRIR stage and the other bands gone)"
+if props_are eq.1.type peaking eq.1.gain -4 output.gain -2 stage.mode off eq.2.gain 0 eq.3.type off &&
+   measure_matches "$tmp/noise.wav" "$tmp/ref-whole.wav"; then
+	ok "$what: matches its render ($match_out$attempts)"
+else
+	not_ok "$what" "read back: $props_seen" "$attempts" "$(tail -n 3 "$host_log")"
+fi
+from=$(wc -l <"$host_log")
+profile_props "{ eq.1.gain = 99 output.gain = -20 }"
+what="iemstage.profile with a bad value is refused, naming it; nothing changes"
+if wait_until 5000 log_warns "$from" eq.1.gain && props_are eq.1.gain -4 output.gain -2; then
+	ok "$what: $(tail -n +"$((from + 1))" "$host_log" | grep '^\[W\]' | head -n 1 | sed 's/^.*\] //' | cut -c 1-140)"
+else
+	not_ok "$what" "read back: $props_seen" "$(tail -n 3 "$host_log")"
+fi
+profile_props "{ $args_params }"
+what="iemstage.profile back to the module's first set: it reads back and matches the base render"
+if props_are stage.mode brir stage.brir "$tmp/brir4.wav" eq.2.gain -5 output.gain -3 &&
+   measure_matches "$tmp/noise.wav" "$tmp/ref-brir.wav"; then
+	ok "$what ($match_out$attempts)"
+else
+	not_ok "$what" "read back: $props_seen" "$attempts" "$(tail -n 3 "$host_log")"
+fi
+
 # ---- latency: what the IEM reports, nothing added ----------------------------------
 
 what="the virtual sink's input ports report the IEM sink's Latency (the chain adds none)"
