@@ -115,14 +115,14 @@ fi
 if ! command -v systemd-sysusers >/dev/null 2>&1; then
 	skip "sysusers.d: the iemstage user" "systemd-sysusers not found"
 else
-	mkdir -p "$tmp/root/etc"
-	out=$(systemd-sysusers --root="$tmp/root" "$top/systemd/iemstage.sysusers.conf" 2>&1)
-	if awk -F: '$1 == "iemstage" && $7 ~ /nologin$/ { u = 1 } END { exit !u }' "$tmp/root/etc/passwd" &&
-		awk -F: '$1 == "pipewire" && $4 ~ /(^|,)iemstage(,|$)/ { g = 1 } END { exit !g }' "$tmp/root/etc/group"; then
+	mkdir -p "$tmp/sysroot/etc"
+	out=$(systemd-sysusers --root="$tmp/sysroot" "$top/systemd/iemstage.sysusers.conf" 2>&1)
+	if awk -F: '$1 == "iemstage" && $7 ~ /nologin$/ { u = 1 } END { exit !u }' "$tmp/sysroot/etc/passwd" &&
+		awk -F: '$1 == "pipewire" && $4 ~ /(^|,)iemstage(,|$)/ { g = 1 } END { exit !g }' "$tmp/sysroot/etc/group"; then
 		ok "sysusers.d: systemd-sysusers makes the system user iemstage (no login), a member of pipewire"
 	else
 		not_ok "sysusers.d: systemd-sysusers makes the user iemstage, a member of pipewire" "$out" \
-			"$(cat "$tmp/root/etc/passwd" "$tmp/root/etc/group" 2>&1)"
+			"$(cat "$tmp/sysroot/etc/passwd" "$tmp/sysroot/etc/group" 2>&1)"
 	fi
 fi
 

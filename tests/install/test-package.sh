@@ -142,15 +142,15 @@ fi
 
 # ---- the user unit (when the tree has it) -----------------------------------------
 
-mkdir -p "$tmp/root" "$tmp/control"
-dpkg-deb -x "$main" "$tmp/root"
-dpkg-deb -x "$module" "$tmp/root"
+mkdir -p "$tmp/sysroot" "$tmp/control"
+dpkg-deb -x "$main" "$tmp/sysroot"
+dpkg-deb -x "$module" "$tmp/sysroot"
 dpkg-deb -e "$main" "$tmp/control"
 unit=/usr/lib/systemd/user/iemstaged.service
 if [ -f "$src/systemd/iemstaged.service" ] || [ -f "$src/systemd/iemstaged.service.in" ]; then
 	if grep -qxF "$unit" "$tmp/main.list"; then
-		exec_path=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$tmp/root$unit" | head -1)
-		if [ -n "$exec_path" ] && [ -x "$tmp/root$exec_path" ] &&
+		exec_path=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$tmp/sysroot$unit" | head -1)
+		if [ -n "$exec_path" ] && [ -x "$tmp/sysroot$exec_path" ] &&
 		   grep -q "deb-systemd-helper --user enable 'iemstaged.service'" "$tmp/control/postinst"; then
 			ok "the user unit is packaged, runs the packaged $exec_path and is enabled by postinst (dh_installsystemduser)"
 		else
@@ -162,8 +162,8 @@ if [ -f "$src/systemd/iemstaged.service" ] || [ -f "$src/systemd/iemstaged.servi
 	fi
 	svc=/usr/share/dbus-1/services/org.iemstage1.service
 	if grep -qxF "$svc" "$tmp/main.list"; then
-		exec_path=$(sed -n 's/^Exec=\([^ ]*\).*/\1/p' "$tmp/root$svc")
-		if [ -x "$tmp/root$exec_path" ]; then
+		exec_path=$(sed -n 's/^Exec=\([^ ]*\).*/\1/p' "$tmp/sysroot$svc")
+		if [ -x "$tmp/sysroot$exec_path" ]; then
 			ok "the D-Bus activation file is packaged and runs the packaged $exec_path"
 		else
 			not_ok "the D-Bus activation file runs the packaged daemon" "Exec=$exec_path"
@@ -178,17 +178,17 @@ fi
 # ---- the packaged programs at work ------------------------------------------------
 
 export XDG_CACHE_HOME=$tmp/cache
-export IEMSTAGE_PROFILE_PATH=$tmp/root/usr/share/iemstage/profiles
-if "$tmp/root/usr/bin/iemstage-render" --demo-piece "$tmp/dry.wav" --seconds 1 --quiet >"$tmp/r.log" 2>&1 &&
-   "$tmp/root/usr/bin/iemstage-render" "$tmp/dry.wav" "$tmp/wet.wav" --profile studio --quiet >>"$tmp/r.log" 2>&1 &&
+export IEMSTAGE_PROFILE_PATH=$tmp/sysroot/usr/share/iemstage/profiles
+if "$tmp/sysroot/usr/bin/iemstage-render" --demo-piece "$tmp/dry.wav" --seconds 1 --quiet >"$tmp/r.log" 2>&1 &&
+   "$tmp/sysroot/usr/bin/iemstage-render" "$tmp/dry.wav" "$tmp/wet.wav" --profile studio --quiet >>"$tmp/r.log" 2>&1 &&
    [ -s "$tmp/wet.wav" ]; then
 	ok "the packaged iemstage-render renders with the packaged 'studio' preset"
 else
 	not_ok "the packaged iemstage-render renders with the packaged 'studio' preset" "$(cat "$tmp/r.log")"
 fi
 unset IEMSTAGE_PROFILE_PATH
-out=$(bash "$top/tests/integration/test-ctl.sh" "$tmp/root/usr/bin/iemstagectl" \
-	"$tmp/root/usr/bin/iemstaged" "$tmp/root/usr/lib/$multiarch/pipewire-0.3" "$system_moduledir" 2>&1)
+out=$(bash "$top/tests/integration/test-ctl.sh" "$tmp/sysroot/usr/bin/iemstagectl" \
+	"$tmp/sysroot/usr/bin/iemstaged" "$tmp/sysroot/usr/lib/$multiarch/pipewire-0.3" "$system_moduledir" 2>&1)
 rc=$?
 if grep -qE '^1\.\.0 # SKIP' <<<"$out"; then
 	skip "test-ctl.sh against the packaged daemon, ctl and module" "$(sed -n 's/^1\.\.0 # SKIP //p' <<<"$out")"
