@@ -501,9 +501,15 @@ struct hrtf_sofa *hrtf_sofa_open(const char *path, uint32_t rate, bool interpola
 	for (uint32_t j = 0; j < 2 * s->m; j++)
 		memmove(set + (size_t)j * used, set + (size_t)j * s->n, used * sizeof(float));
 	s->n = used;
-	s->irs = realloc(set, (size_t)2 * s->m * s->n * sizeof(float));
-	if (s->irs == NULL)
+	/* the trimmed set in a buffer of its size (or, short of memory, the
+	 * first one kept as it is) */
+	s->irs = malloc((size_t)2 * s->m * s->n * sizeof(float));
+	if (s->irs != NULL) {
+		memcpy(s->irs, set, (size_t)2 * s->m * s->n * sizeof(float));
+		free(set);
+	} else {
 		s->irs = set;
+	}
 	set = NULL;
 
 	/* the time frame every pair shares */
