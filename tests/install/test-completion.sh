@@ -28,15 +28,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 completion=$(abs "$completion")
-tmp=$(mktemp -d)
-dir=$tmp/session
-cleanup()
-{
-	iem_daemon_stop
-	iem_session_stop "$dir"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+iem_scratch_hook() { iem_daemon_stop; }
+iem_scratch
 
 # The programs as the completion finds them: on PATH.
 mkdir -p "$tmp/bin" "$tmp/files"

@@ -33,32 +33,14 @@ daemon=$(cd "$(dirname "$daemon")" && pwd)/$(basename "$daemon")
 module_dir=$(cd "$module_dir" && pwd)
 xml=$top/config/dbus/org.iemstage1.Manager.xml
 
-for p in pipewire wireplumber dbus-daemon busctl pw-cli python3 timeout; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $p not found"
-		exit 0
-	fi
-done
+need_tools pipewire wireplumber dbus-daemon busctl pw-cli python3 timeout
 case "${IEM_SANITIZE:-none}" in
 none | '') ;;
 *) echo "1..0 # SKIP the module is built with -Db_sanitize=$IEM_SANITIZE; the daemon hosts it and pipewire's own modules are not"; exit 0 ;;
 esac
 
-tmp=$(mktemp -d)
-dir=$tmp/session
-children=()
-cleanup()
-{
-	local p
-	for p in "${children[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	iem_daemon_stop
-	wait 2>/dev/null
-	iem_session_stop "$dir"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+iem_scratch_hook() { iem_daemon_stop; }
+iem_scratch
 
 if ! iem_session_start "$dir" >"$tmp/session.out" 2>&1; then
 	not_ok "a private PipeWire session starts" "$(cat "$tmp/session.out")"

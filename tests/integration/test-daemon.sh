@@ -37,32 +37,14 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 session=$top/build-aux/pw-session.sh
 wavtool=$top/tests/lib/wavtool.py
 
-for p in pipewire wireplumber dbus-daemon busctl pw-cli pw-play pw-record pw-link pw-metadata \
-	python3 timeout; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $p not found"
-		exit 0
-	fi
-done
+need_tools pipewire wireplumber dbus-daemon busctl pw-cli pw-play pw-record pw-link pw-metadata \
+	python3 timeout
 case "${IEM_SANITIZE:-none}" in
 none | '') ;;
 *) echo "1..0 # SKIP the module is built with -Db_sanitize=$IEM_SANITIZE; the daemon hosts it and pipewire's own modules are not"; exit 0 ;;
 esac
 
-tmp=$(mktemp -d)
-dir=$tmp/session
-children=()
-cleanup()
-{
-	local p
-	for p in "${children[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	"$session" stop "$dir" >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+iem_scratch
 
 if ! env_out=$("$session" start "$dir" 2>&1); then
 	not_ok "a private PipeWire session starts" "$env_out"

@@ -38,27 +38,9 @@ if [ "$host" = none ]; then
 	exit 0
 fi
 
-for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-metadata pw-dump python3 timeout; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $p not found"
-		exit 0
-	fi
-done
+need_tools pipewire wireplumber dbus-daemon pw-cli pw-play pw-metadata pw-dump python3 timeout
 
-tmp=$(mktemp -d)
-dir=$tmp/session
-children=()
-cleanup()
-{
-	local pid
-	for pid in "${children[@]}"; do
-		kill -TERM "$pid" 2>/dev/null && wait_until 5000 gone "$pid"
-		kill -KILL "$pid" 2>/dev/null
-	done
-	"$session" stop "$dir" >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+iem_scratch
 
 tool() { PYTHONPATH="$top/tests/lib" python3 "$top/tests/integration/module-tool.py" "$@"; }
 dump() { timeout 5 pw-dump 2>/dev/null; }

@@ -45,28 +45,10 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/iemstaged-session.sh"
 session=$top/build-aux/pw-session.sh
 
-for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
-	pw-dump python3 timeout; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $p not found"
-		exit 0
-	fi
-done
+need_tools pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
+	pw-dump python3 timeout
 
-tmp=$(mktemp -d)
-dir=$tmp/session
-children=()
-cleanup()
-{
-	local pid
-	for pid in "${children[@]}"; do
-		kill -TERM "$pid" 2>/dev/null && wait_until 5000 gone "$pid"
-		kill -KILL "$pid" 2>/dev/null
-	done
-	"$session" stop "$dir" >/dev/null 2>&1
-	[ -n "${IEM_TEST_KEEP:-}" ] && echo "# kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
+iem_scratch
 
 # stop PID [SIGNAL]: signal it, wait up to 5 s (then SIGKILL); $stop_rc.
 stop()

@@ -36,13 +36,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 session=$top/build-aux/pw-session.sh
 
-for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
-	pw-dump python3 timeout; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $p not found"
-		exit 0
-	fi
-done
+need_tools pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
+	pw-dump python3 timeout
 
 # A module built with a sanitizer loads only into a program built with it:
 # iem-host, not a stock pipewire (meson passes b_sanitize in IEM_SANITIZE).

@@ -18,13 +18,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 session=$top/build-aux/pw-session.sh
 
-for p in pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
-	pw-dump python3 timeout; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $p not found"
-		exit 0
-	fi
-done
+need_tools pipewire wireplumber dbus-daemon pw-cli pw-play pw-record pw-link pw-metadata \
+	pw-dump python3 timeout
 
 tmp=$(mktemp -d)
 dir=$tmp/session

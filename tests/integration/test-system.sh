@@ -51,13 +51,10 @@ ctl=$(cd "$(dirname "$ctl")" && pwd)/$(basename "$ctl")
 module_dir=$(cd "$module_dir" && pwd)
 pending=$(cd "$(dirname "$pending")" && pwd)/$(basename "$pending")
 
-skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 
 [ "$(id -u)" -eq 0 ] ||
 	skip_all "needs root: callers under other uids (setpriv) and a mount namespace for polkitd's directories"
-for p in pipewire wireplumber dbus-daemon busctl pw-cli python3 timeout setpriv unshare mount; do
-	command -v "$p" >/dev/null 2>&1 || skip_all "$p not found"
-done
+need_tools pipewire wireplumber dbus-daemon busctl pw-cli python3 timeout setpriv unshare mount
 polkitd=
 for p in /usr/lib/polkit-1/polkitd /usr/libexec/polkitd /usr/libexec/polkit-1/polkitd; do
 	[ -x "$p" ] && polkitd=$p && break

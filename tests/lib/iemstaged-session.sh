@@ -15,6 +15,8 @@
 #   plug NAME DESCRIPTION PROPS  a null sink with those properties
 #   unplug NAME, node_id NAME, wait_node NAME, wait_no_node NAME
 #   wait_until MS COMMAND...     until COMMAND succeeds, for at most MS ms
+#   iem_scratch                  $tmp, the session's $dir in it, $children,
+#                                and an EXIT trap that cleans them up
 
 _iem_session_script=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build-aux" && pwd)/pw-session.sh
 
@@ -97,3 +99,33 @@ _iem_has_node() { [ -n "$(node_id "$1")" ]; }
 _iem_no_node() { [ -z "$(node_id "$1")" ]; }
 wait_node() { wait_until 5000 _iem_has_node "$1"; }
 wait_no_node() { wait_until 5000 _iem_no_node "$1"; }
+
+# iem_scratch: a scratch directory $tmp with the session's directory $dir
+# in it, and $children, the background pids the script starts. On exit:
+# iem_scratch_hook first when the script defines it (e.g. to stop the
+# daemon), then every child (SIGTERM, SIGKILL after 5 s), the session,
+# and $tmp (kept, and said, when IEM_TEST_KEEP is set).
+iem_scratch()
+{
+	tmp=$(mktemp -d)
+	dir=$tmp/session
+	children=()
+	trap _iem_scratch_cleanup EXIT
+}
+
+_iem_scratch_cleanup()
+{
+	local pid
+	declare -F iem_scratch_hook >/dev/null && iem_scratch_hook
+	for pid in "${children[@]}"; do
+		kill -TERM "$pid" 2>/dev/null && wait_until 5000 gone "$pid"
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	iem_session_stop "$dir"
+	if [ -n "${IEM_TEST_KEEP:-}" ]; then
+		echo "# kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}

@@ -32,6 +32,22 @@ skip()
 	echo "ok $n - $1 # SKIP $2"
 }
 
+# skip_all REASON: the whole script is skipped, saying why.
+skip_all()
+{
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+# need_tools PROGRAM...: skip the whole script when one is not installed.
+need_tools()
+{
+	local p
+	for p in "$@"; do
+		command -v "$p" >/dev/null 2>&1 || skip_all "$p not found"
+	done
+}
+
 # The plan, and the exit status: non-zero when a check failed.
 tap_done()
 {
