@@ -113,7 +113,9 @@ static char **dirs_checked(char **out, size_t n)
 	return out;
 }
 
-char **iem_profile_default_dirs(void)
+/* $IEMSTAGE_PROFILE_PATH's directories, else base/sub (when base is an
+ * absolute path), then the administrator's and the shipped ones. */
+static char **search_dirs(const char *base, const char *sub)
 {
 	char **out = env_dirs();
 	size_t n = 0;
@@ -123,31 +125,25 @@ char **iem_profile_default_dirs(void)
 	out = calloc(4, sizeof(*out));
 	if (out == NULL)
 		return NULL;
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-	if (xdg != NULL && xdg[0] == '/')
-		out[n++] = join(xdg, "iemstage/profiles");
-	else if (home != NULL && home[0] == '/')
-		out[n++] = join(home, ".config/iemstage/profiles");
+	if (base != NULL && base[0] == '/')
+		out[n++] = join(base, sub);
 	out[n++] = strdup(IEM_SYSCONFDIR "/iemstage/profiles");
 	out[n++] = strdup(IEM_DATADIR "/profiles");
 	return dirs_checked(out, n);
 }
 
+char **iem_profile_default_dirs(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+
+	if (xdg != NULL && xdg[0] == '/')
+		return search_dirs(xdg, "iemstage/profiles");
+	return search_dirs(getenv("HOME"), ".config/iemstage/profiles");
+}
+
 char **iem_profile_system_dirs(const char *state_dir)
 {
-	char **out = env_dirs();
-	size_t n = 0;
-
-	if (out != NULL || errno != 0)
-		return out;
-	out = calloc(4, sizeof(*out));
-	if (out == NULL)
-		return NULL;
-	out[n++] = join(state_dir, "profiles");
-	out[n++] = strdup(IEM_SYSCONFDIR "/iemstage/profiles");
-	out[n++] = strdup(IEM_DATADIR "/profiles");
-	return dirs_checked(out, n);
+	return search_dirs(state_dir, "profiles");
 }
 
 struct iem_profile_store *iem_profile_store_new(const char *const *dirs)

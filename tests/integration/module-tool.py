@@ -24,21 +24,22 @@ import sys
 from wavtool import write_f32
 
 
+def fade(i, n, ramp):
+    """The gain at frame i of n with raised-cosine ends of ramp frames."""
+    if i < ramp:
+        return 0.5 - 0.5 * math.cos(math.pi * i / ramp)
+    if i >= n - ramp:
+        return 0.5 - 0.5 * math.cos(math.pi * (n - 1 - i) / ramp)
+    return 1.0
+
+
 def noise(seconds, rate, rms_db, seed):
     """Gaussian noise at rms_db dBFS with 5 ms raised-cosine ends."""
     rnd = random.Random(seed)
     n = int(seconds * rate)
     a = 10 ** (rms_db / 20)
     ramp = int(0.005 * rate)
-    out = []
-    for i in range(n):
-        g = 1.0
-        if i < ramp:
-            g = 0.5 - 0.5 * math.cos(math.pi * i / ramp)
-        elif i >= n - ramp:
-            g = 0.5 - 0.5 * math.cos(math.pi * (n - 1 - i) / ramp)
-        out.append(g * a * rnd.gauss(0, 1))
-    return out
+    return [fade(i, n, ramp) * a * rnd.gauss(0, 1) for i in range(n)]
 
 
 def stereo_noise(path, seconds, rate, silence=0.7, lead=0.5):
@@ -57,12 +58,7 @@ def sine(path, seconds, freq=200.0, rate=48000, db=-12.0):
     ramp = int(0.02 * rate)
     frames = []
     for i in range(n):
-        g = 1.0
-        if i < ramp:
-            g = 0.5 - 0.5 * math.cos(math.pi * i / ramp)
-        elif i >= n - ramp:
-            g = 0.5 - 0.5 * math.cos(math.pi * (n - 1 - i) / ramp)
-        s = g * a * math.sin(2 * math.pi * freq * i / rate)
+        s = fade(i, n, ramp) * a * math.sin(2 * math.pi * freq * i / rate)
         frames.append((s, s))
     frames += [(0.0, 0.0)] * int(0.3 * rate)
     write_f32(path, 2, frames, rate)
