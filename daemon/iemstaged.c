@@ -377,6 +377,25 @@ static int write_profile(struct daemon *d, const char *id, const char *text, cha
 	return 0;
 }
 
+/* params as the device profile `id` (called name; matching match, or
+ * nothing), written by write_profile; the reply names the file. */
+static int reply_device_profile(struct daemon *d, sd_bus_message *m, const char *id,
+		const struct iem_params *params, const char *name, const char *const *match,
+		sd_bus_error *error)
+{
+	char path[IEM_PATH_MAX + 80], *text;
+	int r;
+
+	text = iem_profile_format_device(params, name, NULL, match);
+	if (text == NULL)
+		return -ENOMEM;
+	r = write_profile(d, id, text, path, sizeof(path), error);
+	free(text);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "s", path);
+}
+
 static int check_id(sd_bus_error *error, const char *field, const char *id)
 {
 	if (!iem_profile_id_valid(id))
@@ -401,7 +420,7 @@ static int method_save_profile(sd_bus_message *m, void *userdata, sd_bus_error *
 	struct daemon *d = userdata;
 	struct device *dev;
 	const char *device, *id, *v, *match[12];
-	char path[IEM_PATH_MAX + 80], esc[4][512], *text;
+	char esc[4][512];
 	const char *desc;
 	size_t n = 0;
 	int r;
@@ -439,14 +458,7 @@ static int method_save_profile(sd_bus_message *m, void *userdata, sd_bus_error *
 	}
 	match[n] = NULL;
 	desc = pw_properties_get(dev->props, PW_KEY_NODE_DESCRIPTION);
-	text = iem_profile_format_device(&dev->params, desc ? desc : dev->id, NULL, match);
-	if (text == NULL)
-		return -ENOMEM;
-	r = write_profile(d, id, text, path, sizeof(path), error);
-	free(text);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, "s", path);
+	return reply_device_profile(d, m, id, &dev->params, desc ? desc : dev->id, match, error);
 }
 
 static int method_import_eq(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -457,7 +469,7 @@ static int method_import_eq(sd_bus_message *m, void *userdata, sd_bus_error *err
 	struct iem_params params;
 	json_object *root = NULL, *eq = NULL;
 	const char *file, *id, *base;
-	char path[IEM_PATH_MAX + 80], name[300], *text = NULL;
+	char name[300];
 	int r;
 
 	r = sd_bus_message_read(m, "ss", &file, &id);
@@ -492,14 +504,7 @@ static int method_import_eq(sd_bus_message *m, void *userdata, sd_bus_error *err
 	iem_profile_free(p);
 	if (r < 0)
 		return sd_bus_error_setf(error, "org.iemstage1.Error.InvalidFile", "%s", e.message);
-	text = iem_profile_format_device(&params, name, NULL, NULL);
-	if (text == NULL)
-		return -ENOMEM;
-	r = write_profile(d, id, text, path, sizeof(path), error);
-	free(text);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, "s", path);
+	return reply_device_profile(d, m, id, &params, name, NULL, error);
 }
 
 static int method_fit_eq(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -510,7 +515,7 @@ static int method_fit_eq(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	struct iem_fit_result result;
 	struct iem_params params;
 	const char *file, *target_name, *id, *base;
-	char path[IEM_PATH_MAX + 80], name[400], err[1024], *text = NULL;
+	char name[400], err[1024];
 	int r;
 
 	r = sd_bus_message_read(m, "sss", &file, &target_name, &id);
@@ -541,14 +546,7 @@ static int method_fit_eq(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	base = strrchr(file, '/') + 1;
 	snprintf(name, sizeof(name), "%.200s fitted to %.100s (%.2f dB rms)", base, target_name,
 			result.rms_db);
-	text = iem_profile_format_device(&params, name, NULL, NULL);
-	if (text == NULL)
-		return -ENOMEM;
-	r = write_profile(d, id, text, path, sizeof(path), error);
-	free(text);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, "s", path);
+	return reply_device_profile(d, m, id, &params, name, NULL, error);
 }
 
 /* ---- methods --------------------------------------------------------------- */
