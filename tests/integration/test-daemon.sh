@@ -486,11 +486,14 @@ fi
 # ---- apply latency ------------------------------------------------------------------------
 
 n_cycles=20
+broke=
 for i in $(seq 1 "$n_cycles"); do
 	plug usb-iem-1 "USB IEM" "device.bus = usb device.vendor.id = 0x2fc6"
-	wait_signal $((i + 1)) ProfileApplied usb-iem-1 usb-iem || break
+	wait_signal $((i + 1)) ProfileApplied usb-iem-1 usb-iem ||
+		{ broke="plug-in $i: no ProfileApplied within 5 s"; break; }
 	unplug usb-iem-1
-	wait_no_node iemstage.usb-iem-1 || break
+	wait_no_node iemstage.usb-iem-1 ||
+		{ broke="plug-in $i: iemstage.usb-iem-1 still there 5 s after the unplug"; break; }
 done
 lat=$(sed -n 's/.*usb-iem-1: profile usb-iem applied \([0-9.]*\) ms after.*/\1/p' "$tmp/daemon.log" |
 	tail -n "$n_cycles" | sort -n | awk '{ v[NR] = $1 } END {
@@ -499,7 +502,8 @@ lat=$(sed -n 's/.*usb-iem-1: profile usb-iem applied \([0-9.]*\) ms after.*/\1/p
 if [ -n "$lat" ] && [ "${lat%% *}" = "n=$n_cycles" ]; then
 	ok "apply latency, sink in the registry to ProfileApplied, ms: $lat"
 else
-	not_ok "apply latency over $n_cycles plug-ins" "$lat" "$(tail -5 "$tmp/daemon.log")"
+	not_ok "apply latency over $n_cycles plug-ins" "$lat" "$broke" "$(tail -n 15 "$tmp/daemon.log")" \
+		"$(timeout 5 pw-cli ls Node 2>/dev/null | grep -F node.name)"
 fi
 
 # ---- idle cost ------------------------------------------------------------------------
