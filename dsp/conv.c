@@ -158,43 +158,78 @@ struct iem_conv {
 	double flops;
 };
 
-/* acc += x * h over bins complex values, interleaved (re, im). GCC does not
- * vectorise the interleaved form, so x86 CPUs with AVX2 and FMA get a
- * hand-written copy: four complex values per step, the real and imaginary
- * parts of h duplicated across each pair and x's pairs swapped, 5x faster
- * here. The choice is made once, when the first convolver is made. */
-static void cmac_scalar(float *restrict acc, const float *restrict x, const float *restrict h, uint32_t bins)
+/* acc += sum over j < count of x_j * h_j, complex, interleaved (re, im),
+ * over `floats` floats (a whole spectrum stride: a multiple of 16, its
+ * padding zero in x and h, so it stays zero in acc), where x_j = x + j *
+ * floats and h_j = h + j * floats: a run of partitions whose spectra lie
+ * one after the other. GCC does not vectorise the interleaved form, so x86
+ * CPUs with AVX2 and FMA get a hand-written copy that keeps a chunk of acc
+ * in registers over the whole run: per 8 floats, two loads, three
+ * shuffles and two FMAs, and acc is read and written once per run instead
+ * of once per partition. The choice is made once, when the first
+ * convolver is made. */
+static void cmac_run_scalar(float *restrict acc, const float *restrict x, const float *restrict h,
+		uint32_t count, uint32_t floats)
 {
-	for (uint32_t k = 0; k < 2 * bins; k += 2) {
-		float xr = x[k], xi = x[k + 1], hr = h[k], hi = h[k + 1];
-		acc[k] += xr * hr - xi * hi;
-		acc[k + 1] += xr * hi + xi * hr;
+	for (uint32_t j = 0; j < count; j++, x += floats, h += floats) {
+		for (uint32_t k = 0; k < floats; k += 2) {
+			float xr = x[k], xi = x[k + 1], hr = h[k], hi = h[k + 1];
+			acc[k] += xr * hr - xi * hi;
+			acc[k + 1] += xr * hi + xi * hr;
+		}
 	}
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+/* t += x * (h's real parts), u += (x's pairs swapped) * (h's imaginary
+ * parts); the product is addsub(t, u): (re: xr hr - xi hi, im: xi hr + xr
+ * hi). addsub is linear, so the sums over the run are kept apart and
+ * combined once. */
+#define CMAC_STEP(t, u, xp, hp) do {						\
+	__m256 xv_ = _mm256_loadu_ps(xp), hv_ = _mm256_loadu_ps(hp);		\
+	t = _mm256_fmadd_ps(xv_, _mm256_moveldup_ps(hv_), t);			\
+	u = _mm256_fmadd_ps(_mm256_permute_ps(xv_, 0xb1), _mm256_movehdup_ps(hv_), u);	\
+} while (0)
+
 __attribute__((target("avx2,fma")))
-static void cmac_avx2(float *restrict acc, const float *restrict x, const float *restrict h, uint32_t bins)
+static void cmac_run_avx2(float *restrict acc, const float *restrict x, const float *restrict h,
+		uint32_t count, uint32_t floats)
 {
-	const uint32_t n = 2 * bins;
+	const size_t step = floats;
 	uint32_t k = 0;
 
-	for (; k + 8 <= n; k += 8) {
-		__m256 xv = _mm256_loadu_ps(x + k), hv = _mm256_loadu_ps(h + k);
-		__m256 hr = _mm256_moveldup_ps(hv), hi = _mm256_movehdup_ps(hv);
-		__m256 xs = _mm256_permute_ps(xv, 0xb1);	/* (xi, xr) pairs */
-		__m256 p = _mm256_fmadd_ps(xv, hr, _mm256_loadu_ps(acc + k));
-		/* re: p - xi hi, im: p + xr hi */
-		_mm256_storeu_ps(acc + k, _mm256_addsub_ps(p, _mm256_mul_ps(xs, hi)));
+	for (; k + 32 <= floats; k += 32) {
+		__m256 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0, t3 = t0;
+		__m256 u0 = t0, u1 = t0, u2 = t0, u3 = t0;
+		const float *xp = x + k, *hp = h + k;
+		for (uint32_t j = 0; j < count; j++, xp += step, hp += step) {
+			CMAC_STEP(t0, u0, xp, hp);
+			CMAC_STEP(t1, u1, xp + 8, hp + 8);
+			CMAC_STEP(t2, u2, xp + 16, hp + 16);
+			CMAC_STEP(t3, u3, xp + 24, hp + 24);
+		}
+		float *a = acc + k;
+		_mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), _mm256_addsub_ps(t0, u0)));
+		_mm256_storeu_ps(a + 8, _mm256_add_ps(_mm256_loadu_ps(a + 8), _mm256_addsub_ps(t1, u1)));
+		_mm256_storeu_ps(a + 16, _mm256_add_ps(_mm256_loadu_ps(a + 16), _mm256_addsub_ps(t2, u2)));
+		_mm256_storeu_ps(a + 24, _mm256_add_ps(_mm256_loadu_ps(a + 24), _mm256_addsub_ps(t3, u3)));
 	}
-	cmac_scalar(acc + k, x + k, h + k, (n - k) / 2);
+	for (; k < floats; k += 8) {
+		__m256 t = _mm256_setzero_ps(), u = t;
+		const float *xp = x + k, *hp = h + k;
+		for (uint32_t j = 0; j < count; j++, xp += step, hp += step)
+			CMAC_STEP(t, u, xp, hp);
+		_mm256_storeu_ps(acc + k, _mm256_add_ps(_mm256_loadu_ps(acc + k), _mm256_addsub_ps(t, u)));
+	}
 }
+#undef CMAC_STEP
 #endif
 
-typedef void (*cmac_func)(float *restrict acc, const float *restrict x, const float *restrict h, uint32_t bins);
-static cmac_func cmac_impl = cmac_scalar;
+typedef void (*cmac_run_func)(float *restrict acc, const float *restrict x, const float *restrict h,
+		uint32_t count, uint32_t floats);
+static cmac_run_func cmac_run_impl = cmac_run_scalar;
 static pthread_once_t cmac_once = PTHREAD_ONCE_INIT;
 
 static void cmac_choose(void)
@@ -202,13 +237,14 @@ static void cmac_choose(void)
 #if defined(__x86_64__) && defined(__GNUC__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		cmac_impl = cmac_avx2;
+		cmac_run_impl = cmac_run_avx2;
 #endif
 }
 
-static inline void cmac(float *restrict acc, const float *restrict x, const float *restrict h, uint32_t bins)
+static inline void cmac_run(float *restrict acc, const float *restrict x, const float *restrict h,
+		uint32_t count, uint32_t floats)
 {
-	cmac_impl(acc, x, h, bins);
+	cmac_run_impl(acc, x, h, count, floats);
 }
 
 static inline void cpu_relax(void)
@@ -230,6 +266,21 @@ static inline const float *h_slot(const struct iem_conv *c, const struct kernel 
 {
 	const struct level *l = &c->lv[lvl];
 	return k->h[lvl] + (((size_t)o * c->n_in + i) * k->parts[lvl] + p) * l->stride;
+}
+
+/* acc += the partitions p0 … p0 + count - 1 of path (o, i) times the
+ * input spectra as many blocks old. The delay line is a ring (slot (cur +
+ * p) % parts), so the run is cut where it wraps. */
+static void cmac_parts(const struct iem_conv *c, const struct level *l, const struct kernel *k,
+		uint32_t lvl, float *acc, uint32_t o, uint32_t i, uint32_t p0, uint32_t count)
+{
+	while (count > 0) {
+		uint32_t slot = (l->cur + p0) % l->parts;
+		uint32_t m = l->parts - slot < count ? l->parts - slot : count;
+		cmac_run(acc, fdl_slot(l, i, slot), h_slot(c, k, lvl, o, i, p0), m, l->stride);
+		p0 += m;
+		count -= m;
+	}
 }
 
 /* The kernel's gain at absolute frame t: slot 0 fades out, slot 1 in. */
@@ -467,8 +518,6 @@ static bool job_seek(const struct iem_conv *c, struct job *job, uint32_t lvl)
 static void job_run(const struct iem_conv *c, struct level *l, uint32_t lvl, uint32_t until)
 {
 	struct job *job = &l->job;
-	const uint32_t bins = l->block + 1;
-
 	bool finished = false;
 
 	/* A step runs when its midpoint is due: rounding to the nearest step
@@ -496,10 +545,15 @@ static void job_run(const struct iem_conv *c, struct level *l, uint32_t lvl, uin
 			job->fresh = false;
 		}
 		if (job->i < c->n_in) {
-			cmac(acc, fdl_slot(l, job->i, (l->cur + job->p) % l->parts),
-					h_slot(c, k, lvl, job->o, job->i, job->p), bins);
-			job->p++;
-			job->unit++;
+			/* A path's partitions in one run: the sum's rounding must
+			 * not depend on how the job was cut up (which thread ran
+			 * it, the call sizes). */
+			uint32_t m = k->parts[lvl] - job->p;
+			if (job->unit + m / 2 > until)
+				break;
+			cmac_parts(c, l, k, lvl, acc, job->o, job->i, job->p, m);
+			job->p += m;
+			job->unit += m;
 		} else {
 			if (job->unit + UNIT_INVERSE / 2 > until)
 				break;
@@ -885,7 +939,7 @@ void iem_conv_reset(struct iem_conv *c)
 static void head_segment(struct iem_conv *c, float *const *out, uint32_t pos, uint32_t m)
 {
 	struct level *l = &c->lv[0];
-	const uint32_t bins = l->block + 1, fill = l->fill;
+	const uint32_t fill = l->fill;
 
 	for (uint32_t i = 0; i < c->n_in; i++)
 		iem_fft_forward(l->fft, l->in[0][i], fdl_slot(l, i, l->cur));
@@ -901,18 +955,15 @@ static void head_segment(struct iem_conv *c, float *const *out, uint32_t pos, ui
 			if (fill == 0) {
 				/* A new block: the older partitions' share is fixed for it. */
 				memset(k->acc[o], 0, l->stride * sizeof(float));
-				for (uint32_t i = 0; i < c->n_in; i++) {
-					if (!k->live[o][i])
-						continue;
-					for (uint32_t p = 1; p < k->parts[0]; p++)
-						cmac(k->acc[o], fdl_slot(l, i, (l->cur + p) % l->parts),
-								h_slot(c, k, 0, o, i, p), bins);
-				}
+				for (uint32_t i = 0; i < c->n_in; i++)
+					if (k->live[o][i] && k->parts[0] > 1)
+						cmac_parts(c, l, k, 0, k->acc[o], o, i, 1, k->parts[0] - 1);
 			}
 			memcpy(l->spec, k->acc[o], l->stride * sizeof(float));
 			for (uint32_t i = 0; i < c->n_in; i++)
 				if (k->live[o][i])
-					cmac(l->spec, fdl_slot(l, i, l->cur), h_slot(c, k, 0, o, i, 0), bins);
+					cmac_run(l->spec, fdl_slot(l, i, l->cur), h_slot(c, k, 0, o, i, 0),
+							1, l->stride);
 			iem_fft_inverse(l->fft, l->spec, l->time);
 
 			const float *t = l->time + fill, *ov = k->overlap[o] + fill;
@@ -975,7 +1026,6 @@ static void exchange_step(struct iem_conv *c)
 static void post_job(struct iem_conv *c, struct level *l, uint32_t lvl, uint32_t left)
 {
 	struct job *job = &l->job;
-
 	/* The previous job's deadline is now; there is one job slot. */
 	settle(c, l, lvl);
 
@@ -1037,15 +1087,18 @@ void iem_conv_process(struct iem_conv *c, const float *const *in, float *const *
 
 		for (uint32_t k = 1; k < c->n_levels; k++) {
 			struct level *l = &c->lv[k];
+			/* m <= 64 < ring_len: at most one wrap, two straight runs */
+			uint32_t first = l->ring_len - l->ring_pos < m ? l->ring_len - l->ring_pos : m;
 			for (uint32_t o = 0; o < c->n_out; o++) {
-				float *ring = l->ring[o], *y = out[o] + pos;
-				uint32_t at = l->ring_pos;
-				for (uint32_t j = 0; j < m; j++) {
-					y[j] += ring[at];
-					ring[at] = 0.0f;
-					if (++at == l->ring_len)
-						at = 0;
-				}
+				float *restrict y = out[o] + pos;
+				float *restrict r = l->ring[o] + l->ring_pos;
+				for (uint32_t j = 0; j < first; j++)
+					y[j] += r[j];
+				memset(r, 0, first * sizeof(float));
+				r = l->ring[o];
+				for (uint32_t j = first; j < m; j++)
+					y[j] += r[j - first];
+				memset(r, 0, (m - first) * sizeof(float));
 			}
 			l->ring_pos = (l->ring_pos + m) % l->ring_len;
 		}

@@ -3,7 +3,7 @@
  * iemstage-bench: figures, never verdicts.
  *
  *   iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]
- *   iemstage-bench conv [--seconds S] [--rate R] [--quick]
+ *   iemstage-bench conv [--seconds S] [--rate R] [--quick] [--sync | --spin]
  *   iemstage-bench room [--runs N] [--rate R] [--quick]
  *
  * eq: times the chain with a 10-band correction EQ at block sizes 64, 256
@@ -17,7 +17,11 @@
  * 0.25, 1 and 4 s at call sizes 32 … 2048, every call timed on its own:
  * a real-time thread misses its deadline on the slowest call, not on the
  * average one, so mean, p99 and max are printed side by side, with the
- * partition layout the convolver chose and its modelled cost. The peer's
+ * partition layout the convolver chose and its modelled cost. A floor row
+ * times a response level 0 covers alone (the same work every call) under
+ * the same pacing: a machine whose idle cores lose their caches, or whose
+ * wake-ups cost, gives a p99/mean above 1 with no help from the
+ * convolver, and the floor says how much. The peer's
  * figures are quoted from the team's reference measurement (PipeWire 0.3.65 on
  * this machine kind), not measured here: its convolver runs
  * inside a PipeWire graph this program does not have.
@@ -270,21 +274,37 @@ static void timespec_add_ns(struct timespec *t, uint64_t ns)
 	t->tv_nsec = (long)(ns % 1000000000u);
 }
 
-/* Times `calls` calls of n frames, each on its own, into ns[]. When
- * period_ns is not 0, calls start on a real-time clock, one per period,
- * as a sound server's would: that is what leaves the worker its slack. */
+enum pace {
+	PACE_SLEEP,	/* sleep until the next period, as a sound server's thread does */
+	PACE_SPIN,	/* spin until it: the core never idles */
+	PACE_NONE,	/* back to back */
+};
+
+static bool timespec_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Times `calls` calls of n frames, each on its own, into ns[]. Paced
+ * calls start on a real-time clock, one per period_ns, as a sound
+ * server's would: that is what leaves the worker its slack. */
 static void conv_run(struct iem_conv *conv, const struct input *in, uint32_t n,
-		uint32_t calls, uint64_t *ns, uint64_t period_ns)
+		uint32_t calls, uint64_t *ns, uint64_t period_ns, enum pace pace)
 {
 	uint32_t pos = 0;
 	struct timespec t0, t1, next;
 
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (uint32_t k = 0; k < calls; k++) {
-		if (period_ns) {
+		if (pace != PACE_NONE)
 			timespec_add_ns(&next, period_ns);
+		if (pace == PACE_SLEEP) {
 			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 				;
+		} else if (pace == PACE_SPIN) {
+			do
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+			while (timespec_before(&t0, &next));
 		}
 		if (pos + n > in->len)
 			pos = 0;
@@ -300,7 +320,57 @@ static void conv_run(struct iem_conv *conv, const struct input *in, uint32_t n,
 	}
 }
 
-static int bench_conv(uint32_t rate, double seconds, bool quick, bool sync)
+/* Times one cell: a warm-up, then `seconds` of calls of n frames. */
+static void conv_cell_run(struct conv_cell *c, struct iem_conv *conv, const struct input *in,
+		uint32_t n, uint32_t rate, double seconds, enum pace pace, uint64_t *ns, uint64_t *late)
+{
+	const uint32_t calls = (uint32_t)ceil(seconds * rate / n);
+	const double period_ns = 1e9 * n / rate;
+	struct iem_conv_stats st0, st1;
+	struct timespec w0, w1;
+	double sum = 0.0;
+
+	iem_conv_reset(conv);
+	/* the first calls fault pages in and warm the caches; and the
+	 * longest partitions first run after many calls */
+	conv_run(conv, in, n, (uint32_t)ceil(0.5 * rate / n), NULL, (uint64_t)period_ns, pace);
+	iem_conv_get_stats(conv, &st0);
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	conv_run(conv, in, n, calls, ns, (uint64_t)period_ns, pace);
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	/* the worker's last job may still be running: let it finish
+	 * before reading its CPU time */
+	struct timespec settle = { 0, 20000000 };
+	nanosleep(&settle, NULL);
+	iem_conv_get_stats(conv, &st1);
+	double wall_ns = (w1.tv_sec - w0.tv_sec) * 1e9 + (w1.tv_nsec - w0.tv_nsec);
+
+	for (uint32_t k = 0; k < calls; k++)
+		sum += (double)ns[k];
+	qsort(ns, calls, sizeof(uint64_t), cmp_u64);
+	c->n = n;
+	c->mean_us = sum / calls / 1e3;
+	c->p99_us = ns[(uint32_t)ceil(0.99 * calls) - 1] / 1e3;
+	c->max_us = ns[calls - 1] / 1e3;
+	c->core = 100.0 * sum / calls / period_ns;
+	c->total = pace == PACE_NONE ? c->core :
+		100.0 * (sum + (double)(st1.worker_ns - st0.worker_ns)) / wall_ns;
+	*late = st1.late - st0.late;
+}
+
+static const char *pace_text(enum pace pace, bool sync)
+{
+	if (pace == PACE_NONE)
+		return "tail levels inline (IEM_CONV_SYNC), calls back to back";
+	if (pace == PACE_SPIN)
+		return "tail levels on the worker thread, one call per period of real time,\n"
+			"  the thread spinning between calls (the core never idles: caches stay as warm as\n"
+			"  the convolver leaves them, and no wake-up costs; the convolver's own variation)";
+	return sync ? "" : "tail levels on the worker thread, one call per period of real time,\n"
+		"  the thread sleeping between calls, as a sound server's does";
+}
+
+static int bench_conv(uint32_t rate, double seconds, bool quick, bool sync, bool spin)
 {
 	static const double all_irs[] = { 0.25, 1.0, 4.0 }, quick_irs[] = { 0.25 };
 	static const uint32_t all_sizes[] = { 32, 64, 128, 256, 512, 1024, 2048 };
@@ -309,9 +379,13 @@ static int bench_conv(uint32_t rate, double seconds, bool quick, bool sync)
 	const uint32_t *sizes = quick ? quick_sizes : all_sizes;
 	const size_t n_irs = quick ? 1 : 3, n_sizes = quick ? 2 : 7;
 	const uint32_t max_block = 2048;
+	const enum pace pace = sync ? PACE_NONE : spin ? PACE_SPIN : PACE_SLEEP;
+	/* the floor: a response level 0 covers alone, so every call of 64
+	 * frames does the same work */
+	const uint32_t floor_len = 1024, floor_call = 64;
 	struct input in = { .len = rate * 2 };
-	struct conv_cell cells[3][7];
-	uint64_t seed = 0xc0417, max_calls = 0, *ns;
+	struct conv_cell cells[3][7], floor_cell = { 0 };
+	uint64_t seed = 0xc0417, max_calls = 0, *ns, late;
 	float *taps[4] = { NULL };
 	int res = 1;
 
@@ -348,20 +422,25 @@ static int bench_conv(uint32_t rate, double seconds, bool quick, bool sync)
 	printf("iemstage-bench conv: 2x2 true-stereo convolver (4 paths), %u Hz, %g s of audio per cell,\n"
 			"  %s; every call timed after a 0.5 s warm-up.\n"
 			"  call %% = mean call time / call period (the processing thread's load);\n"
-			"  total %% = (all call time + worker thread CPU time) / elapsed time\n",
-			rate, seconds, sync ? "tail levels inline (IEM_CONV_SYNC), calls back to back" :
-			"tail levels on the worker thread, one call per period of real time");
+			"  total %% = (all call time + worker thread CPU time) / elapsed time;\n"
+			"  p99/m = p99 / mean\n",
+			rate, seconds, pace_text(pace, sync));
 	/* one more byte for each µ: printf pads bytes, not characters */
-	printf("%6s %5s %10s %10s %10s %8s %8s %6s %9s   %s\n", "IR s", "call", "mean µs", "p99 µs",
-			"max µs", "call %", "total %", "late", "flop/smp", "partitions (block x count @ first tap)");
+	printf("%6s %5s %10s %10s %10s %6s %8s %8s %6s %9s   %s\n", "IR s", "call", "mean µs", "p99 µs",
+			"max µs", "p99/m", "call %", "total %", "late", "flop/smp",
+			"partitions (block x count @ first tap)");
 
-	for (size_t r = 0; r < n_irs; r++) {
-		uint32_t len = (uint32_t)(irs[r] * rate);
+	for (size_t r = 0; r <= n_irs; r++) {
+		/* the last round is the floor */
+		const bool is_floor = r == n_irs;
+		uint32_t len = is_floor ? floor_len : (uint32_t)(irs[r] * rate);
 		const float *paths[4] = { taps[0], taps[1], taps[2], taps[3] };
 		struct iem_ir ir = { .n_inputs = 2, .n_outputs = 2, .length = len, .taps = paths };
 		struct iem_conv *conv;
 		struct timespec t0, t1;
 
+		if (is_floor && pace == PACE_NONE)
+			break;
 		if (len > IEM_CONV_MAX_TAPS) {
 			printf("%6.2f  (skipped: %u taps is over the convolver's %u)\n", irs[r], len,
 					IEM_CONV_MAX_TAPS);
@@ -382,78 +461,55 @@ static int bench_conv(uint32_t rate, double seconds, bool quick, bool sync)
 		}
 		double made_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
 
-		for (size_t s = 0; s < n_sizes; s++) {
-			const uint32_t n = sizes[s];
-			const uint32_t calls = (uint32_t)ceil(seconds * rate / n);
-			const double period_ns = 1e9 * n / rate;
-			const uint64_t pace = sync ? 0 : (uint64_t)period_ns;
+		for (size_t s = 0; s < (is_floor ? 1 : n_sizes); s++) {
+			const uint32_t n = is_floor ? floor_call : sizes[s];
+			struct conv_cell *c = is_floor ? &floor_cell : &cells[r][s];
 			struct iem_conv_info info;
-			struct iem_conv_stats st0, st1;
-			struct timespec w0, w1;
 			char layout[160];
-			double sum = 0.0;
 
-			iem_conv_reset(conv);
-			/* the first calls fault pages in and warm the caches; and
-			 * the longest partitions first run after many calls */
-			conv_run(conv, &in, n, (uint32_t)ceil(0.5 * rate / n), NULL, pace);
-			iem_conv_get_stats(conv, &st0);
-			clock_gettime(CLOCK_MONOTONIC, &w0);
-			conv_run(conv, &in, n, calls, ns, pace);
-			clock_gettime(CLOCK_MONOTONIC, &w1);
-			/* the worker's last job may still be running: let it
-			 * finish before reading its CPU time */
-			struct timespec settle = { 0, 20000000 };
-			nanosleep(&settle, NULL);
-			iem_conv_get_stats(conv, &st1);
-			double wall_ns = (w1.tv_sec - w0.tv_sec) * 1e9 + (w1.tv_nsec - w0.tv_nsec);
-
-			for (uint32_t k = 0; k < calls; k++)
-				sum += (double)ns[k];
-			qsort(ns, calls, sizeof(uint64_t), cmp_u64);
-			struct conv_cell *c = &cells[r][s];
-			c->n = n;
-			c->mean_us = sum / calls / 1e3;
-			c->p99_us = ns[(uint32_t)ceil(0.99 * calls) - 1] / 1e3;
-			c->max_us = ns[calls - 1] / 1e3;
-			c->core = 100.0 * sum / calls / period_ns;
-			c->total = 100.0 * (sum + (double)(st1.worker_ns - st0.worker_ns)) /
-				(pace ? wall_ns : sum);
-
+			conv_cell_run(c, conv, &in, n, rate, seconds, pace, ns, &late);
 			iem_conv_get_info(conv, &info);
 			format_layout(&info, layout, sizeof(layout));
-			printf("%6.2f %5u %9.2f %9.2f %9.2f %8.3f %8.3f %6" PRIu64 " %9.0f   %s\n", irs[r], n,
-					c->mean_us, c->p99_us, c->max_us, c->core, pace ? c->total : c->core,
-					st1.late - st0.late, info.flops_per_sample, layout);
+			if (is_floor)
+				printf("floor: the same work every call (a %u-tap response, level 0 alone), "
+						"same pacing:\n", len);
+			printf("%6.3g %5u %9.2f %9.2f %9.2f %6.2f %8.3f %8.3f %6" PRIu64 " %9.0f   %s\n",
+					(double)len / rate, n, c->mean_us, c->p99_us, c->max_us,
+					c->p99_us / c->mean_us, c->core, c->total, late,
+					info.flops_per_sample, layout);
 			fflush(stdout);
 		}
-		printf("%6s  (made in %.0f ms: FFT plans and transformed responses)\n", "", made_ms);
+		if (!is_floor)
+			printf("%6s  (made in %.0f ms: FFT plans and transformed responses)\n", "", made_ms);
 		iem_conv_free(conv);
 	}
 
 	/* the sizes a PipeWire quantum usually has, in the peer's format */
 	printf("\n");
 	for (size_t r = 0; r < n_irs; r++) {
-		char cores[96] = "", totals[96] = "", quanta[96] = "";
-		double p99_lo = INFINITY, p99_hi = 0.0;
-		size_t cl = 0, ql = 0;
+		char cores[96] = "", totals[96] = "", quanta[96] = "", ratios[96] = "";
+		size_t cl = 0, ql = 0, rl = 0;
 
 		for (size_t s = 0; s < n_sizes; s++) {
 			const struct conv_cell *c = &cells[r][s];
 			if (c->n != 64 && c->n != 256 && c->n != 1024)
 				continue;
 			snprintf(totals + strlen(totals), sizeof(totals) - strlen(totals), "%s%.2f",
-					cl ? " / " : "", sync ? c->core : c->total);
+					cl ? " / " : "", c->total);
 			cl += (size_t)snprintf(cores + cl, sizeof(cores) - cl, "%s%.2f", cl ? " / " : "", c->core);
 			ql += (size_t)snprintf(quanta + ql, sizeof(quanta) - ql, "%s%u", ql ? " / " : "", c->n);
-			p99_lo = fmin(p99_lo, c->p99_us);
-			p99_hi = fmax(p99_hi, c->p99_us);
+			rl += (size_t)snprintf(ratios + rl, sizeof(ratios) - rl, "%s%.2f", rl ? " / " : "",
+					c->p99_us / c->mean_us);
 		}
 		if (cl == 0)
 			continue;
-		printf("ours: %.2f s BRIR, 4 paths: %s %% of a core in all (%s %% in the processing thread) at call size %s, p99 %.0f-%.0f µs\n",
-				irs[r], totals, cores, quanta, p99_lo, p99_hi);
+		printf("ours: %.2f s BRIR, 4 paths: %s %% of a core in all (%s %% in the processing thread) "
+				"at call size %s; p99/mean %s\n", irs[r], totals, cores, quanta, ratios);
 	}
+	if (floor_cell.n != 0)
+		printf("floor: the same work every call, call size %u: p99/mean %.2f (mean %.2f µs): "
+				"what this machine's wake-ups and caches alone give\n",
+				floor_cell.n, floor_cell.p99_us / floor_cell.mean_us, floor_cell.mean_us);
 	printf("peer (quoted from the project's reference measurement, not measured in this run): %s\n", PEER_CONV_QUOTE);
 	res = 0;
 done:
@@ -542,7 +598,7 @@ static int bench_room(uint32_t rate, int runs)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: iemstage-bench eq [--runs N] [--seconds S] [--rate R] [--quick]\n"
-		"       iemstage-bench conv [--seconds S] [--rate R] [--quick] [--sync]\n"
+		"       iemstage-bench conv [--seconds S] [--rate R] [--quick] [--sync | --spin]\n"
 		"       iemstage-bench room [--runs N] [--rate R] [--quick]\n"
 		"Prints figures; never fails on time.\n"
 		"  eq            10-band EQ chain next to the peer's biquads, blocks 64/256/1024\n"
@@ -551,6 +607,8 @@ static void usage(FILE *f)
 		"  room          time to synthesise the default room (model HRTF, and KEMAR\n"
 		"                when installed): median of the runs and the first\n"
 		"  --sync        conv: no worker thread, calls back to back\n"
+		"  --spin        conv: spin between calls instead of sleeping (the core never\n"
+		"                idles: the convolver's own variation, without wake-up costs)\n"
 		"  --runs N      eq: timed runs per block size (default 9; median printed)\n"
 		"  --seconds S   audio per run (eq, default 10) or per IR and call size\n"
 		"                (conv, default 3)\n"
@@ -567,12 +625,13 @@ int main(int argc, char *argv[])
 		{ "rate", required_argument, NULL, 'r' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "sync", no_argument, NULL, 'S' },
+		{ "spin", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int runs = 9, o;
-	bool quick = false, sync = false, seconds_set = false;
+	bool quick = false, sync = false, spin = false, seconds_set = false;
 	double seconds = 10.0;
 	unsigned long rate = 48000;
 	char *end;
@@ -596,6 +655,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'S':
 			sync = true;
+			break;
+		case 'P':
+			spin = true;
 			break;
 		case 'r':
 			rate = strtoul(optarg, &end, 10);
@@ -627,8 +689,13 @@ int main(int argc, char *argv[])
 	}
 	if (strcmp(argv[optind], "eq") == 0)
 		return bench_eq((uint32_t)rate, runs, seconds);
-	if (strcmp(argv[optind], "conv") == 0)
-		return bench_conv((uint32_t)rate, seconds_set ? seconds : 3.0, quick, sync);
+	if (strcmp(argv[optind], "conv") == 0) {
+		if (sync && spin) {
+			fprintf(stderr, "iemstage-bench: --sync and --spin exclude each other\n");
+			return 2;
+		}
+		return bench_conv((uint32_t)rate, seconds_set ? seconds : 3.0, quick, sync, spin);
+	}
 	if (strcmp(argv[optind], "room") == 0)
 		return bench_room((uint32_t)rate, runs);
 	usage(stderr);
