@@ -205,12 +205,26 @@ def goals(rows, quanta):
         if not math.isnan(o) and not math.isnan(p) and p > 0:
             print("| BRIR cpu <= 1/3 of filter-chain's | %d | %.2f %% vs %.2f %% = %.2f | %s |" % (
                 q, o, p, o / p, verdict(o / p <= 1 / 3)))
+            # what our node's structure costs doing nothing bounds the
+            # ratio from below, whatever the DSP costs
+            s = med("overhead", "streams", q, "cpu")
+            if not math.isnan(s):
+                print("| (bound) our stream pair alone, copying, against the peer's BRIR | %d | "
+                      "%.2f %% vs %.2f %% = %.2f | the lowest ratio any DSP could give |" % (q, s, p, s / p))
     for case in ("brir", "eq"):
         for q in quanta:
             m, p99 = med(case, "ours", q, "mean"), med(case, "ours", q, "p99")
             if not math.isnan(m) and m > 0:
                 print("| our %s p99 busy <= 2 x our mean | %d | %.0f us vs %.1f us = %.2f x | %s |" % (
                     case.upper(), q, p99, m, p99 / m, verdict(p99 <= 2 * m)))
+    # the same figure for nodes that do nothing: the machine's and the
+    # graph's own variation, with no DSP in it
+    for impl in ("streams", "filter"):
+        for q in quanta:
+            m, p99 = med("overhead", impl, q, "mean"), med("overhead", impl, q, "p99")
+            if not math.isnan(m) and m > 0:
+                print("| (floor) %s alone, copying: p99 / mean | %d | %.0f us vs %.1f us = %.2f x | |" % (
+                    "our stream pair" if impl == "streams" else "a pw_filter node", q, p99, m, p99 / m))
     for q in quanta:
         o, p = med("eq", "ours", q, "cpu"), med("eq", "peer", q, "cpu")
         eo, ep = med("eq", "ours", q, "err"), med("eq", "peer", q, "err")
