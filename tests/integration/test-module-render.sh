@@ -296,7 +296,9 @@ for q in 64 256 1024; do
 		ok "$what ($match_out$attempts; xruns +$(($(info_prop "$sink" iemstage.xruns) - ${xr0:-0})), late cycles +$(($(info_prop "$sink" iemstage.late) - ${lt0:-0})))"
 	else
 		not_ok "$what" "$attempts" \
-			"iemstage.quantum $(info_prop "$sink" iemstage.quantum)" "$(tail -n 5 "$host_log")"
+			"iemstage.quantum $(info_prop "$sink" iemstage.quantum);" \
+			"xruns +$(($(info_prop "$sink" iemstage.xruns) - ${xr0:-0})), late cycles +$(($(info_prop "$sink" iemstage.late) - ${lt0:-0}))" \
+			"$(tail -n 5 "$host_log")"
 	fi
 done
 
