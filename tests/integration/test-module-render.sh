@@ -28,18 +28,23 @@
 # a -80 dB step added to the same recording); a stage.brir path of 900
 # bytes works, one past the limit is refused; bad values in set-param and
 # in the module args are refused naming the key, and the node keeps
-# running; the Latency of the virtual sink's ports is the IEM's.
+# running. Latency, with iem-latency-peer standing in for an IEM that
+# reports one (the null sink reports zero): the virtual sink's input ports
+# report the IEM's playback latency exactly, an app playing to it sees
+# that on its ports, and a player's capture latency reaches the IEM (and
+# goes when the player does).
 #
-#   tests/integration/test-module-render.sh RENDER MODULE HOST WAVCMP SYSTEM_MODULEDIR
+#   tests/integration/test-module-render.sh RENDER MODULE HOST WAVCMP SYSTEM_MODULEDIR PEER
 
 set -uo pipefail
 
-usage="usage: $0 iemstage-render libpipewire-module-iemstage.so iem-host iem-wavcmp pipewire-moduledir"
+usage="usage: $0 iemstage-render libpipewire-module-iemstage.so iem-host iem-wavcmp pipewire-moduledir iem-latency-peer"
 render=${1:?$usage}
 module=${2:?$usage}
 host=${3:?$usage}
 wavcmp=${4:?$usage}
 system_moduledir=${5:?$usage}
+peer=${6:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/iemstaged-session.sh"
@@ -610,28 +615,83 @@ else
 	not_ok "$what" "read back: $props_seen" "$attempts" "$(tail -n 3 "$host_log")"
 fi
 
-# ---- latency: what the IEM reports, nothing added ----------------------------------
+# ---- latency: the IEM's passed on both ways, nothing added -------------------------
 
-what="the virtual sink's input ports report the IEM sink's Latency (the chain adds none)"
-lat=$(dump | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-nodes = {o["id"]: o["info"]["props"].get("node.name") for o in d if o.get("type") == "PipeWire:Interface:Node"}
-want = {sys.argv[1], sys.argv[2]}
-for o in d:
-    if o.get("type") != "PipeWire:Interface:Port" or o["info"]["direction"] != "input":
-        continue
-    node = nodes.get(o["info"]["props"].get("node.id"))
-    if node in want:
-        lat = [x for x in o["info"].get("params", {}).get("Latency", []) if x["direction"] == "Input"]
-        print(node, json.dumps(lat[0] if lat else None, sort_keys=True))
-' "$sink" "$iem" | sort -u)
-if [ "$(cut -d' ' -f2- <<<"$lat" | sort -u | wc -l)" = 1 ] && [ "$(wc -l <<<"$lat")" = 2 ] &&
-   ! grep -q null <<<"$lat"; then
-	ok "$what ($(head -n 1 <<<"$lat" | cut -d' ' -f2-))"
+# PipeWire 0.3.65's null sink reports zero latency and takes no
+# ProcessLatency, so a virtual sink that reported zero would look right
+# there. The IEM here is iem-latency-peer: a sink whose input ports report
+# a known playback Latency (Input: what lies between them and the
+# listener), with a second module instance playing to it; and a player
+# whose output ports report a capture Latency (Output: how old its samples
+# are). The module adds none: what the IEM reports is what the virtual
+# sink reports, each figure (quantum, frames, ns) as it is.
+lat_iem="iem-latency-iem"
+lat_sink=iemstage.latency
+want_in="quantum 0.5-1 rate 480-960 ns 10000000-20000000"
+want_out="quantum 0.25-2 rate 100-200 ns 3000000-4000000"
+zero="quantum 0-0 rate 0-0 ns 0-0"
+# lat_is NAME PORTS DIRECTION VALUE: the node's PORTS report VALUE ($lat_seen)
+lat_is() { lat_seen=$(dump | tool latency "$1" "$2" "$3" 2>&1); [ "$lat_seen" = "$4" ]; }
+
+"$peer" sink "$lat_iem" 0.5:1:480:960:10000000:20000000 >"$tmp/peer.log" 2>&1 &
+peer_pid=$!
+children+=("$peer_pid")
+what="the stand-in IEM (iem-latency-peer sink) reports a playback latency on its input ports"
+if wait_until 10000 lat_is "$lat_iem" input Input "$want_in"; then
+	ok "$what ($lat_seen)"
 else
-	not_ok "$what" "$lat"
+	not_ok "$what" "$lat_seen" "$(cat "$tmp/peer.log")"
 fi
+"$host" "{ target.object = \"$lat_iem\" node.name = $lat_sink }" </dev/null >"$tmp/lat-host.log" 2>&1 &
+lat_host_pid=$!
+children+=("$lat_host_pid")
+what="the virtual sink's input ports report the IEM's playback latency, nothing added"
+if wait_until 10000 linked "$lat_sink.output" "$lat_iem" &&
+   wait_until 10000 lat_is "$lat_sink" input Input "$want_in"; then
+	ok "$what ($lat_seen)"
+else
+	not_ok "$what" "$lat_sink: $lat_seen" "$(links)" "$(tail -n 5 "$tmp/lat-host.log")"
+fi
+
+app="iem-latency-app"
+timeout 30 pw-play -P "{ node.name = $app }" --target "$lat_sink" "$tmp/long.wav" \
+	>"$tmp/play.log" 2>&1 &
+play_pid=$!
+children+=("$play_pid")
+what="an app playing to the virtual sink (pw-play) sees it on its output ports"
+# app_sees: what the app's ports last said while it played ($app_seen)
+app_seen="nothing (no node $app)"
+app_sees()
+{
+	lat_is "$app" output Input "$want_in" && return 0
+	case $lat_seen in "no node"*) ;; *) app_seen=$lat_seen ;; esac
+	return 1
+}
+if wait_until 10000 app_sees; then
+	ok "$what ($lat_seen)"
+else
+	not_ok "$what" "$app: $app_seen" "$(cat "$tmp/play.log")"
+fi
+stop "$play_pid"
+
+"$peer" play "$lat_sink" 0.25:2:100:200:3000000:4000000 >"$tmp/player.log" 2>&1 &
+player_pid=$!
+children+=("$player_pid")
+what="a player's capture latency (iem-latency-peer play) reaches the IEM's input ports unchanged"
+if wait_until 10000 lat_is "$lat_iem" input Output "$want_out"; then
+	ok "$what ($lat_seen)"
+else
+	not_ok "$what" "$lat_iem: $lat_seen" "$(cat "$tmp/player.log")"
+fi
+stop "$player_pid"
+what="... and is zero there again once the player is gone"
+if wait_until 10000 lat_is "$lat_iem" input Output "$zero"; then
+	ok "$what"
+else
+	not_ok "$what" "$lat_iem: $lat_seen"
+fi
+stop "$lat_host_pid"
+stop "$peer_pid"
 
 # ---- a sample-rate change rebuilds the chain at the new rate --------------------
 
