@@ -85,6 +85,7 @@ def brir(path, rate=48000, taps=1200):
 def gen(d):
     stereo_noise(d + "/noise.wav", 1.0, 48000)
     stereo_noise(d + "/long.wav", 5.0, 48000)
+    stereo_noise(d + "/lead.wav", 1.0, 48000, lead=2.0)
     stereo_noise(d + "/noise44.wav", 1.0, 44100)
     sine(d + "/sine200.wav", 4.5)
     brir(d + "/brir4.wav")

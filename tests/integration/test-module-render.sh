@@ -31,8 +31,10 @@
 # running. Latency, with iem-latency-peer standing in for an IEM that
 # reports one (the null sink reports zero): the virtual sink's input ports
 # report the IEM's playback latency exactly, an app playing to it sees
-# that on its ports, and a player's capture latency reaches the IEM (and
-# goes when the player does).
+# that on its ports, a player's capture latency reaches the IEM (and goes
+# when the player does); and no delay: in one recording of the player's
+# output and the IEM's monitor, the monitor is the render of the player's
+# output at the same lag as with the player straight into the IEM.
 #
 #   tests/integration/test-module-render.sh RENDER MODULE HOST WAVCMP SYSTEM_MODULEDIR PEER
 
@@ -692,6 +694,106 @@ else
 fi
 stop "$lat_host_pid"
 stop "$peer_pid"
+
+# iem-wavcmp match aligns by cross-correlation: the matches above would
+# hold whatever delay the chain added. Here one 4-channel recording takes,
+# in the same cycles, the player's output (1-2: what enters the virtual
+# sink) and the IEM's monitor (3-4); the lag of 3-4 on the render of 1-2
+# must be the lag of 3-4 on 1-2 with the player straight into the IEM (the
+# control: in PipeWire 0.3.65 the monitor of this sink, which drives the
+# graph, comes one quantum after the player's output). The signal starts
+# after 2 s of silence, time for the links.
+
+# record4 TARGET: lead.wav into TARGET; 1-2 into $tmp/in4.wav, 3-4 into
+# $tmp/out4.wav; $measure_err says what went wrong.
+record4()
+{
+	local rec=iem-test-rec4 app4=iem-test-app4 rc
+	local wav=$tmp/rec4.wav
+	measure_err=
+	rec_count=$((rec_count + 1))
+	pw-record --target 0 -P "{ node.name = $rec }" --channels 4 \
+		--channel-map AUX0,AUX1,AUX2,AUX3 --format f32 "$wav" >"$tmp/record.log" 2>&1 &
+	rec_pid=$!
+	children+=("$rec_pid")
+	if ! wait_until 5000 has_port -i "$rec:input_AUX3" ||
+	   ! timeout 5 pw-link "$iem:monitor_FL" "$rec:input_AUX2" ||
+	   ! timeout 5 pw-link "$iem:monitor_FR" "$rec:input_AUX3"; then
+		measure_err="pw-record not linked to the monitor: $(cat "$tmp/record.log")"
+		stop "$rec_pid"
+		return 1
+	fi
+	timeout 30 pw-play -P "{ node.name = $app4 }" --target "$1" "$tmp/lead.wav" \
+		>"$tmp/play.log" 2>&1 &
+	play_pid=$!
+	children+=("$play_pid")
+	local t0
+	t0=$(now_ms)
+	if ! wait_until 1500 has_port -o "$app4:output_FR" ||
+	   ! timeout 5 pw-link "$app4:output_FL" "$rec:input_AUX0" ||
+	   ! timeout 5 pw-link "$app4:output_FR" "$rec:input_AUX1" ||
+	   [ $(($(now_ms) - t0)) -gt 1500 ]; then
+		measure_err="pw-play not linked to pw-record within 1.5 s: $(cat "$tmp/play.log")"
+	fi
+	wait_until 20000 gone "$play_pid"
+	stop "$play_pid"
+	rc=$stop_rc
+	stop "$rec_pid" INT
+	[ -z "$measure_err" ] || return 1
+	if [ "$rc" -ne 0 ]; then
+		measure_err="pw-play exited $rc: $(cat "$tmp/play.log")"
+		return 1
+	fi
+	python3 "$top/tests/lib/wavtool.py" split "$wav" "$tmp/in4.wav" "$tmp/out4.wav"
+}
+# has_port -i|-o PORT: pw-link lists it
+has_port() { timeout 5 pw-link "$1" 2>/dev/null | grep -qxF "$2"; }
+# field NAME LINE: NAME=value in iem-wavcmp's LINE
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+force_quantum 256
+what="control at quantum 256: pw-play straight into the IEM sink, its monitor against the player's output"
+lag0="" attempts=""
+for k in 1 2 3; do
+	control=
+	if record4 "$iem" && control=$("$wavcmp" match "$tmp/out4.wav" "$tmp/in4.wav" 2>&1) &&
+	   [ "$(field err_db "$control")" = -inf ]; then
+		lag0=$(field lag "$control")
+		break
+	fi
+	attempts+="[$k: ${measure_err:-$control}] "
+done
+if [ -n "$lag0" ]; then
+	[ "$k" -gt 1 ] && attempts=" after $((k - 1)) failed attempt(s): $attempts" || attempts=
+	ok "$what: the same samples $lag0 frames later ($control$attempts)"
+else
+	not_ok "$what" "$attempts"
+fi
+what="quantum 256, EQ + BRIR: the IEM's monitor is the render of the player's output at the control's lag (no delay added)"
+# at_lag0 LINE: iem-wavcmp's LINE has the control's lag, -90 dB or better,
+# and covers the noise (1 s)
+at_lag0()
+{
+	[ -n "$lag0" ] && [ "$(field lag "$1")" = "$lag0" ] && [ "$(field overlap "$1")" -ge 48000 ] &&
+		awk -v e="$(field err_db "$1")" 'BEGIN { exit !(e == "-inf" || (e + 0 == e && e <= -90)) }'
+}
+attempts="" passed=""
+for k in 1 2 3; do
+	match_out=
+	if record4 "$sink" && render_ref "$tmp/in4.wav" "$tmp/ref4.wav" &&
+	   match_out=$("$wavcmp" match "$tmp/out4.wav" "$tmp/ref4.wav" 2>&1) && at_lag0 "$match_out"; then
+		passed=1
+		break
+	fi
+	attempts+="[$k: ${measure_err:-$match_out}] "
+done
+if [ -n "$passed" ]; then
+	[ "$k" -gt 1 ] && attempts=" after $((k - 1)) failed attempt(s): $attempts" || attempts=
+	ok "$what (lag $lag0 frames as the control; $match_out$attempts)"
+else
+	not_ok "$what" "control lag ${lag0:-none}" "$attempts"
+fi
+force_quantum 0
 
 # ---- a sample-rate change rebuilds the chain at the new rate --------------------
 
