@@ -59,7 +59,9 @@
  * treats the pair as one filter. The playback stream is triggered by the
  * capture stream and runs in its cycle: zero added latency. The Latency
  * params of each side are passed to the other unchanged (the chain adds
- * none).
+ * none): the virtual sink's input ports report the IEM sink's playback
+ * latency, which is what apps playing to it see, and the IEM gets the
+ * capture latency of what plays into the virtual sink.
  *
  * ## Module Name
  *

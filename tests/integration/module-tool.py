@@ -15,6 +15,12 @@
   module-tool.py defaults NAME SET EXP   the same with every default
   module-tool.py check NAME EXP          pw-dump on stdin: the Props against EXP; prints
                                          "N checked" or each mismatch (exit 1)
+  module-tool.py latency NAME PORTS DIR  pw-dump on stdin: the Latency of direction DIR
+                                         (Input, Output) that the node's PORTS (input,
+                                         output; its monitor ports left out) report:
+                                         "quantum A-B rate C-D ns E-F" when they all
+                                         report the same (exit 1 when they differ, or
+                                         none does)
 """
 import json
 import math
@@ -79,6 +85,7 @@ def brir(path, rate=48000, taps=1200):
 def gen(d):
     stereo_noise(d + "/noise.wav", 1.0, 48000)
     stereo_noise(d + "/long.wav", 5.0, 48000)
+    stereo_noise(d + "/lead.wav", 1.0, 48000, lead=2.0)
     stereo_noise(d + "/noise44.wav", 1.0, 44100)
     sine(d + "/sine200.wav", 4.5)
     brir(d + "/brir4.wav")
@@ -166,6 +173,26 @@ def check(o, expected):
     return bad
 
 
+def latency(dump, o, ports, direction):
+    """The one Latency of direction the node's ports report, as text."""
+    seen = {}
+    for p in dump:
+        info = p.get("info") or {}
+        pp = info.get("props") or {}
+        if (p.get("type") != "PipeWire:Interface:Port" or info.get("direction") != ports or
+                str(pp.get("node.id")) != str(o["id"]) or pp.get("port.monitor")):
+            continue
+        got = [x for x in (info.get("params") or {}).get("Latency", [])
+               if x.get("direction") == direction]
+        seen[pp.get("port.name")] = ("quantum %g-%g rate %d-%d ns %d-%d" % (
+            got[0]["minQuantum"], got[0]["maxQuantum"], got[0]["minRate"], got[0]["maxRate"],
+            got[0]["minNs"], got[0]["maxNs"]) if got else "none")
+    values = set(seen.values())
+    if len(values) != 1 or "none" in values:
+        sys.exit("; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "no ports")
+    return values.pop()
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "gen":
@@ -221,6 +248,8 @@ def main():
             print("\n".join(bad))
             sys.exit(1)
         print(f"{len(expected)} checked")
+    elif cmd == "latency":
+        print(latency(dump, o, sys.argv[3], sys.argv[4]))
     else:
         sys.exit(__doc__)
 

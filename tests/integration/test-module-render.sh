@@ -28,18 +28,25 @@
 # a -80 dB step added to the same recording); a stage.brir path of 900
 # bytes works, one past the limit is refused; bad values in set-param and
 # in the module args are refused naming the key, and the node keeps
-# running; the Latency of the virtual sink's ports is the IEM's.
+# running. Latency, with iem-latency-peer standing in for an IEM that
+# reports one (the null sink reports zero): the virtual sink's input ports
+# report the IEM's playback latency exactly, an app playing to it sees
+# that on its ports, a player's capture latency reaches the IEM (and goes
+# when the player does); and no delay: in one recording of the player's
+# output and the IEM's monitor, the monitor is the render of the player's
+# output at the same lag as with the player straight into the IEM.
 #
-#   tests/integration/test-module-render.sh RENDER MODULE HOST WAVCMP SYSTEM_MODULEDIR
+#   tests/integration/test-module-render.sh RENDER MODULE HOST WAVCMP SYSTEM_MODULEDIR PEER
 
 set -uo pipefail
 
-usage="usage: $0 iemstage-render libpipewire-module-iemstage.so iem-host iem-wavcmp pipewire-moduledir"
+usage="usage: $0 iemstage-render libpipewire-module-iemstage.so iem-host iem-wavcmp pipewire-moduledir iem-latency-peer"
 render=${1:?$usage}
 module=${2:?$usage}
 host=${3:?$usage}
 wavcmp=${4:?$usage}
 system_moduledir=${5:?$usage}
+peer=${6:?$usage}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/iemstaged-session.sh"
@@ -612,28 +619,183 @@ else
 	not_ok "$what" "read back: $props_seen" "$attempts" "$(tail -n 3 "$host_log")"
 fi
 
-# ---- latency: what the IEM reports, nothing added ----------------------------------
+# ---- latency: the IEM's passed on both ways, nothing added -------------------------
 
-what="the virtual sink's input ports report the IEM sink's Latency (the chain adds none)"
-lat=$(dump | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-nodes = {o["id"]: o["info"]["props"].get("node.name") for o in d if o.get("type") == "PipeWire:Interface:Node"}
-want = {sys.argv[1], sys.argv[2]}
-for o in d:
-    if o.get("type") != "PipeWire:Interface:Port" or o["info"]["direction"] != "input":
-        continue
-    node = nodes.get(o["info"]["props"].get("node.id"))
-    if node in want:
-        lat = [x for x in o["info"].get("params", {}).get("Latency", []) if x["direction"] == "Input"]
-        print(node, json.dumps(lat[0] if lat else None, sort_keys=True))
-' "$sink" "$iem" | sort -u)
-if [ "$(cut -d' ' -f2- <<<"$lat" | sort -u | wc -l)" = 1 ] && [ "$(wc -l <<<"$lat")" = 2 ] &&
-   ! grep -q null <<<"$lat"; then
-	ok "$what ($(head -n 1 <<<"$lat" | cut -d' ' -f2-))"
+# PipeWire 0.3.65's null sink reports zero latency and takes no
+# ProcessLatency, so a virtual sink that reported zero would look right
+# there. The IEM here is iem-latency-peer: a sink whose input ports report
+# a known playback Latency (Input: what lies between them and the
+# listener), with a second module instance playing to it; and a player
+# whose output ports report a capture Latency (Output: how old its samples
+# are). The module adds none: what the IEM reports is what the virtual
+# sink reports, each figure (quantum, frames, ns) as it is.
+lat_iem="iem-latency-iem"
+lat_sink=iemstage.latency
+want_in="quantum 0.5-1 rate 480-960 ns 10000000-20000000"
+want_out="quantum 0.25-2 rate 100-200 ns 3000000-4000000"
+zero="quantum 0-0 rate 0-0 ns 0-0"
+# lat_is NAME PORTS DIRECTION VALUE: the node's PORTS report VALUE ($lat_seen)
+lat_is() { lat_seen=$(dump | tool latency "$1" "$2" "$3" 2>&1); [ "$lat_seen" = "$4" ]; }
+
+"$peer" sink "$lat_iem" 0.5:1:480:960:10000000:20000000 >"$tmp/peer.log" 2>&1 &
+peer_pid=$!
+children+=("$peer_pid")
+what="the stand-in IEM (iem-latency-peer sink) reports a playback latency on its input ports"
+if wait_until 10000 lat_is "$lat_iem" input Input "$want_in"; then
+	ok "$what ($lat_seen)"
 else
-	not_ok "$what" "$lat"
+	not_ok "$what" "$lat_seen" "$(cat "$tmp/peer.log")"
 fi
+"$host" "{ target.object = \"$lat_iem\" node.name = $lat_sink }" </dev/null >"$tmp/lat-host.log" 2>&1 &
+lat_host_pid=$!
+children+=("$lat_host_pid")
+what="the virtual sink's input ports report the IEM's playback latency, nothing added"
+if wait_until 10000 linked "$lat_sink.output" "$lat_iem" &&
+   wait_until 10000 lat_is "$lat_sink" input Input "$want_in"; then
+	ok "$what ($lat_seen)"
+else
+	not_ok "$what" "$lat_sink: $lat_seen" "$(links)" "$(tail -n 5 "$tmp/lat-host.log")"
+fi
+
+app="iem-latency-app"
+timeout 30 pw-play -P "{ node.name = $app }" --target "$lat_sink" "$tmp/long.wav" \
+	>"$tmp/play.log" 2>&1 &
+play_pid=$!
+children+=("$play_pid")
+what="an app playing to the virtual sink (pw-play) sees it on its output ports"
+# app_sees: what the app's ports last said while it played ($app_seen)
+app_seen="nothing (no node $app)"
+app_sees()
+{
+	lat_is "$app" output Input "$want_in" && return 0
+	case $lat_seen in "no node"*) ;; *) app_seen=$lat_seen ;; esac
+	return 1
+}
+if wait_until 10000 app_sees; then
+	ok "$what ($lat_seen)"
+else
+	not_ok "$what" "$app: $app_seen" "$(cat "$tmp/play.log")"
+fi
+stop "$play_pid"
+
+"$peer" play "$lat_sink" 0.25:2:100:200:3000000:4000000 >"$tmp/player.log" 2>&1 &
+player_pid=$!
+children+=("$player_pid")
+what="a player's capture latency (iem-latency-peer play) reaches the IEM's input ports unchanged"
+if wait_until 10000 lat_is "$lat_iem" input Output "$want_out"; then
+	ok "$what ($lat_seen)"
+else
+	not_ok "$what" "$lat_iem: $lat_seen" "$(cat "$tmp/player.log")"
+fi
+stop "$player_pid"
+what="... and is zero there again once the player is gone"
+if wait_until 10000 lat_is "$lat_iem" input Output "$zero"; then
+	ok "$what"
+else
+	not_ok "$what" "$lat_iem: $lat_seen"
+fi
+stop "$lat_host_pid"
+stop "$peer_pid"
+
+# iem-wavcmp match aligns by cross-correlation: the matches above would
+# hold whatever delay the chain added. Here one 4-channel recording takes,
+# in the same cycles, the player's output (1-2: what enters the virtual
+# sink) and the IEM's monitor (3-4); the lag of 3-4 on the render of 1-2
+# must be the lag of 3-4 on 1-2 with the player straight into the IEM (the
+# control: in PipeWire 0.3.65 the monitor of this sink, which drives the
+# graph, comes one quantum after the player's output). The signal starts
+# after 2 s of silence, time for the links.
+
+# record4 TARGET: lead.wav into TARGET; 1-2 into $tmp/in4.wav, 3-4 into
+# $tmp/out4.wav; $measure_err says what went wrong.
+record4()
+{
+	local rec=iem-test-rec4 app4=iem-test-app4 rc
+	local wav=$tmp/rec4.wav
+	measure_err=
+	rec_count=$((rec_count + 1))
+	pw-record --target 0 -P "{ node.name = $rec }" --channels 4 \
+		--channel-map AUX0,AUX1,AUX2,AUX3 --format f32 "$wav" >"$tmp/record.log" 2>&1 &
+	rec_pid=$!
+	children+=("$rec_pid")
+	if ! wait_until 5000 has_port -i "$rec:input_AUX3" ||
+	   ! timeout 5 pw-link "$iem:monitor_FL" "$rec:input_AUX2" ||
+	   ! timeout 5 pw-link "$iem:monitor_FR" "$rec:input_AUX3"; then
+		measure_err="pw-record not linked to the monitor: $(cat "$tmp/record.log")"
+		stop "$rec_pid"
+		return 1
+	fi
+	timeout 30 pw-play -P "{ node.name = $app4 }" --target "$1" "$tmp/lead.wav" \
+		>"$tmp/play.log" 2>&1 &
+	play_pid=$!
+	children+=("$play_pid")
+	local t0
+	t0=$(now_ms)
+	if ! wait_until 1500 has_port -o "$app4:output_FR" ||
+	   ! timeout 5 pw-link "$app4:output_FL" "$rec:input_AUX0" ||
+	   ! timeout 5 pw-link "$app4:output_FR" "$rec:input_AUX1" ||
+	   [ $(($(now_ms) - t0)) -gt 1500 ]; then
+		measure_err="pw-play not linked to pw-record within 1.5 s: $(cat "$tmp/play.log")"
+	fi
+	wait_until 20000 gone "$play_pid"
+	stop "$play_pid"
+	rc=$stop_rc
+	stop "$rec_pid" INT
+	[ -z "$measure_err" ] || return 1
+	if [ "$rc" -ne 0 ]; then
+		measure_err="pw-play exited $rc: $(cat "$tmp/play.log")"
+		return 1
+	fi
+	python3 "$top/tests/lib/wavtool.py" split "$wav" "$tmp/in4.wav" "$tmp/out4.wav"
+}
+# has_port -i|-o PORT: pw-link lists it
+has_port() { timeout 5 pw-link "$1" 2>/dev/null | grep -qxF "$2"; }
+# field NAME LINE: NAME=value in iem-wavcmp's LINE
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+force_quantum 256
+what="control at quantum 256: pw-play straight into the IEM sink, its monitor against the player's output"
+lag0="" attempts=""
+for k in 1 2 3; do
+	control=
+	if record4 "$iem" && control=$("$wavcmp" match "$tmp/out4.wav" "$tmp/in4.wav" 2>&1) &&
+	   [ "$(field err_db "$control")" = -inf ]; then
+		lag0=$(field lag "$control")
+		break
+	fi
+	attempts+="[$k: ${measure_err:-$control}] "
+done
+if [ -n "$lag0" ]; then
+	[ "$k" -gt 1 ] && attempts=" after $((k - 1)) failed attempt(s): $attempts" || attempts=
+	ok "$what: the same samples $lag0 frames later ($control$attempts)"
+else
+	not_ok "$what" "$attempts"
+fi
+what="quantum 256, EQ + BRIR: the IEM's monitor is the render of the player's output at the control's lag (no delay added)"
+# at_lag0 LINE: iem-wavcmp's LINE has the control's lag, -90 dB or better,
+# and covers the noise (1 s)
+at_lag0()
+{
+	[ -n "$lag0" ] && [ "$(field lag "$1")" = "$lag0" ] && [ "$(field overlap "$1")" -ge 48000 ] &&
+		awk -v e="$(field err_db "$1")" 'BEGIN { exit !(e == "-inf" || (e + 0 == e && e <= -90)) }'
+}
+attempts="" passed=""
+for k in 1 2 3; do
+	match_out=
+	if record4 "$sink" && render_ref "$tmp/in4.wav" "$tmp/ref4.wav" &&
+	   match_out=$("$wavcmp" match "$tmp/out4.wav" "$tmp/ref4.wav" 2>&1) && at_lag0 "$match_out"; then
+		passed=1
+		break
+	fi
+	attempts+="[$k: ${measure_err:-$match_out}] "
+done
+if [ -n "$passed" ]; then
+	[ "$k" -gt 1 ] && attempts=" after $((k - 1)) failed attempt(s): $attempts" || attempts=
+	ok "$what (lag $lag0 frames as the control; $match_out$attempts)"
+else
+	not_ok "$what" "control lag ${lag0:-none}" "$attempts"
+fi
+force_quantum 0
 
 # ---- a sample-rate change rebuilds the chain at the new rate --------------------
 

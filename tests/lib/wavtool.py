@@ -9,6 +9,8 @@
                                          aligned on their first sample above -60 dBFS:
                                          "diff_db first_ms" over the first 0.5 s, the
                                          largest difference in dB re the render's peak
+  wavtool.py split IN A B                a 4-channel recording: channels 1-2 into A,
+                                         3-4 into B (32-bit float WAV)
 """
 import math
 import struct
@@ -119,6 +121,14 @@ def onset(recorded, rendered):
     print("%.1f %.1f" % (20 * math.log10(diff / peak) if diff > 0 else -math.inf, fb * 1000 / rate))
 
 
+def split(path, a, b):
+    rate, ch = read_wav(path)
+    if len(ch) != 4:
+        sys.exit(f"{path}: {len(ch)} channels, not 4")
+    write_f32(a, 2, list(zip(ch[0], ch[1])), rate)
+    write_f32(b, 2, list(zip(ch[2], ch[3])), rate)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "sine":
@@ -127,5 +137,7 @@ if __name__ == "__main__":
         level(sys.argv[2], sys.argv[3])
     elif cmd == "onset":
         onset(sys.argv[2], sys.argv[3])
+    elif cmd == "split":
+        split(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)
