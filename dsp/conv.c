@@ -71,6 +71,10 @@
 #define UNIT_FORWARD	8u
 #define UNIT_INVERSE	13u
 #define N_BLOCKS	3u
+/* Partitions a tail job's step multiplies in one run: short enough that a
+ * spread job's steps stay even (a transform is 8 to 13 units), long
+ * enough that the accumulator is read and written once per four. */
+#define PATH_RUN	4u
 
 enum { JOB_IDLE, JOB_PENDING, JOB_RUNNING };
 
@@ -545,10 +549,13 @@ static void job_run(const struct iem_conv *c, struct level *l, uint32_t lvl, uin
 			job->fresh = false;
 		}
 		if (job->i < c->n_in) {
-			/* A path's partitions in one run: the sum's rounding must
-			 * not depend on how the job was cut up (which thread ran
-			 * it, the call sizes). */
+			/* The path's partitions in runs of PATH_RUN, cut at the
+			 * same places however the job is spread: the sum's
+			 * rounding must not depend on which thread ran it or on
+			 * the call sizes. */
 			uint32_t m = k->parts[lvl] - job->p;
+			if (m > PATH_RUN)
+				m = PATH_RUN;
 			if (job->unit + m / 2 > until)
 				break;
 			cmac_parts(c, l, k, lvl, acc, job->o, job->i, job->p, m);
