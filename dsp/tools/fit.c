@@ -14,18 +14,17 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "iem-dsp.h"
 #include "iem-profile.h"
+#include "tool-common.h"
 
 #define NAME		"iemstage-fit"
 #define DEFAULT_TARGET	"harman-ie-2019"
@@ -50,30 +49,6 @@ struct plot {
 	double fit_max;
 	bool graphic;
 };
-
-static void __attribute__((format(printf, 1, 2))) say_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" NAME " --help' for more information.\n", stderr);
-	exit(2);
-}
 
 static void print_help(void)
 {
@@ -111,14 +86,6 @@ static void print_help(void)
 	       "\n"
 	       "Exit status: 0 on success, 1 on bad input or an error, 2 on bad usage.\n",
 	       IEM_MAX_BANDS);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -521,16 +488,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 			for (uint32_t i = 0; iem_target_name(i) != NULL; i++)
 				printf("%s\n", iem_target_name(i));
 			exit(0);
-		case 'h':
-			print_help();
-			exit(0);
-		case 'V':
-			printf(NAME " %s\n", IEM_VERSION);
-			exit(0);
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			tool_other_option(c, argv, print_help);
 		}
 	}
 	if (optind < argc)
@@ -561,6 +520,7 @@ int main(int argc, char **argv)
 	double t0, t1;
 	int res, status = 1;
 
+	tool_init(NAME, NULL);
 	parse_options(argc, argv, &o);
 	iem_params_init(&p);
 
@@ -587,9 +547,9 @@ int main(int argc, char **argv)
 		}
 	}
 
-	t0 = now();
+	t0 = tool_now();
 	res = iem_fit(measurement, target, &o.cfg, &p, &r);
-	t1 = now();
+	t1 = tool_now();
 	if (res < 0) {
 		say_error("fitting failed: %s", strerror(-res));
 		goto done;

@@ -13,14 +13,12 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sndfile.h>
@@ -29,6 +27,7 @@
 #include "iem-dsp.h"
 #include "iem-profile.h"
 #include "demo-piece.h"
+#include "tool-common.h"
 
 #define NAME			"iemstage-render"
 #define BLOCK			1024u		/* frames per read/process/write */
@@ -63,11 +62,8 @@ static const struct format_info formats[] = {
 struct options {
 	enum mode mode;
 	int n_modes;
-	const char *profile;
+	struct tool_params_args params;	/* --profile, --brir, --set */
 	const char *eq_path;
-	const char *brir_path;
-	const char **sets;
-	size_t n_sets;
 	const struct format_info *format;
 	bool quiet;
 	const char *demo_path;
@@ -130,31 +126,6 @@ static void progress_update(uint64_t done, uint64_t total)
 	fprintf(stderr, "\r%3d%% [%s]", pct, bar);
 	fflush(stderr);
 	progress.shown = pct;
-}
-
-static void __attribute__((format(printf, 1, 2))) say_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	progress_clear();
-	fflush(stdout);
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" NAME " --help' for more information.\n", stderr);
-	exit(2);
 }
 
 static void print_help(void)
@@ -233,14 +204,6 @@ static const char *format_duration(char *buf, size_t size, double s)
 			snprintf(buf, size, "%lu:%04.1f", whole / 60, frac);
 	}
 	return buf;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void on_signal(int sig)
@@ -547,45 +510,14 @@ done:
 static int load_profile(const struct options *o, struct iem_params *p)
 {
 	struct iem_profile_summary sum;
-	char err[2048];
 
-	if (iem_profile_resolve_arg(o->profile, p, &sum, err, sizeof(err)) < 0) {
-		say_error("%s", err);
+	if (tool_params_load_profile(&o->params, p, &sum) < 0)
 		return -1;
-	}
 	if (!o->quiet) {
 		printf("profile:  %s (%s%s%s)\n", sum.id, iem_profile_kind_name(sum.kind),
 				sum.listening[0] ? ", listening preset " : "", sum.listening);
 		if (sum.kind == IEM_PROFILE_DEFAULTS && !sum.process)
 			printf("          a defaults profile that leaves audio untouched\n");
-	}
-	return 0;
-}
-
-/* Each --set, in command-line order, after the EQ file. */
-static int apply_sets(const struct options *o, struct iem_params *p)
-{
-	for (size_t i = 0; i < o->n_sets; i++) {
-		const char *arg = o->sets[i], *eq = strchr(arg, '=');
-		size_t name_len = (size_t)(eq - arg);
-		char err[256] = "";
-		char *name;
-		int res;
-
-		name = malloc(name_len + 1);
-		if (name == NULL) {
-			say_error("%s", strerror(errno));
-			return -1;
-		}
-		memcpy(name, arg, name_len);
-		name[name_len] = '\0';
-		res = iem_params_set(p, name, eq + 1, err, sizeof(err));
-		free(name);
-		if (res < 0) {
-			say_error("--set %s: %s%s", arg, err[0] ? err : strerror(-res),
-					res == -ENOENT ? "; --list-params lists every name" : "");
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -662,20 +594,12 @@ static int render(const struct options *o)
 	char b1[32], b2[32];
 
 	iem_params_init(&params);
-	if (o->profile && load_profile(o, &params) < 0)
+	if (o->params.profile && load_profile(o, &params) < 0)
 		return -1;
 	if (o->eq_path && load_eq(o->eq_path, &params) < 0)
 		return -1;
-	if (o->brir_path) {
-		/* --brir FILE is --set stage.mode=brir --set stage.brir=FILE */
-		char err[256];
-		if (iem_params_set(&params, "stage.brir", o->brir_path, err, sizeof(err)) < 0) {
-			say_error("--brir: %s", err);
-			return -1;
-		}
-		params.stage_mode = IEM_STAGE_BRIR;
-	}
-	if (apply_sets(o, &params) < 0)
+	/* --brir and each --set, in command-line order, after the EQ file */
+	if (tool_params_apply(&o->params, &params, "--list-params") < 0)
 		return -1;
 
 	if (reader_open(&in, o->in) < 0)
@@ -785,9 +709,9 @@ static int render(const struct options *o)
 			right[i] = buf[i * channels + channels - 1];
 		}
 
-		t0 = now();
+		t0 = tool_now();
 		iem_chain_process(chain, (const float *const *)planar, planar, (uint32_t)n);
-		dsp_time += now() - t0;
+		dsp_time += tool_now() - t0;
 
 		for (int64_t i = 0; i < n; i++)
 			out_peak = fmax(out_peak, fmax(fabsf(left[i]), fabsf(right[i])));
@@ -1134,35 +1058,15 @@ static void parse_args(struct options *o, int argc, char **argv)
 	o->format = &formats[0];
 	o->rate = DEMO_PIECE_RATE;
 	o->seconds = DEMO_PIECE_SECONDS;
-	/* At most one --set per argument. */
-	o->sets = calloc((size_t)argc, sizeof(*o->sets));
-	if (o->sets == NULL) {
-		say_error("%s", strerror(errno));
-		exit(1);
-	}
+	tool_params_args_init(&o->params, argc);
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p':
-			if (o->profile)
-				usage_error("--profile given twice");
-			o->profile = optarg;
-			break;
 		case 'e':
 			if (o->eq_path)
 				usage_error("--eq given twice");
 			o->eq_path = optarg;
-			break;
-		case 'b':
-			if (o->brir_path)
-				usage_error("--brir given twice");
-			o->brir_path = optarg;
-			break;
-		case 's':
-			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
-				usage_error("--set wants NAME=VALUE, not '%s'", optarg);
-			o->sets[o->n_sets++] = optarg;
 			break;
 		case 'f':
 			o->format = NULL;
@@ -1179,18 +1083,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 			set_mode(o, MODE_DEMO);
 			o->demo_path = optarg;
 			break;
-		case 'r': {
-			unsigned long v;
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' ||
-			    v < IEM_MIN_RATE || v > IEM_MAX_RATE)
-				usage_error("--rate wants a sample rate from %u to %u Hz, not '%s'",
-						IEM_MIN_RATE, IEM_MAX_RATE, optarg);
-			o->rate = (uint32_t)v;
+		case 'r':
+			o->rate = tool_parse_rate(optarg);
 			o->rate_given = true;
 			break;
-		}
 		case 'S':
 			errno = 0;
 			o->seconds = strtod(optarg, &end);
@@ -1210,19 +1106,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'C':
 			set_mode(o, MODE_COMPARE);
 			break;
-		case 'h':
-			print_help();
-			exit(0);
-		case 'V':
-			printf(NAME " " IEM_VERSION "\n");
-			exit(0);
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-			break;
 		default:
-			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			if (!tool_params_option(&o->params, c, optarg))
+				tool_other_option(c, argv, print_help);
 		}
 	}
 
@@ -1231,7 +1117,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		usage_error("--demo-piece, --list-params, --info and --compare go alone");
 	if (o->mode != MODE_DEMO && (o->rate_given || o->seconds_given))
 		usage_error("--rate and --seconds go with --demo-piece");
-	if (o->mode != MODE_RENDER && (o->profile || o->eq_path || o->brir_path || o->n_sets > 0))
+	if (o->mode != MODE_RENDER && (o->params.profile || o->eq_path || o->params.brir ||
+				       o->params.n_sets > 0))
 		usage_error("--profile, --eq, --brir and --set go with rendering a file");
 
 	switch (o->mode) {
@@ -1260,6 +1147,7 @@ int main(int argc, char **argv)
 	struct options o;
 	int res = 0;
 
+	tool_init(NAME, progress_clear);
 	parse_args(&o, argc, argv);
 	catch_signals();
 
@@ -1280,10 +1168,6 @@ int main(int argc, char **argv)
 		res = show_compare(o.in, o.out);
 		break;
 	}
-	free(o.sets);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		say_error("standard output: %s", strerror(errno));
-		return 1;
-	}
-	return res < 0 ? 1 : 0;
+	tool_params_args_clear(&o.params);
+	return tool_exit_status(res);
 }
