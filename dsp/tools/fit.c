@@ -147,29 +147,13 @@ struct outfile {
 
 static int file_open(struct outfile *o, const char *path)
 {
-	static const char suffix[] = ".tmp-XXXXXX";
-	size_t len = strlen(path);
-	mode_t mask;
 	int fd;
 
 	memset(o, 0, sizeof(*o));
 	o->path = path;
-	if ((o->tmp = malloc(len + sizeof(suffix))) == NULL) {
-		say_error("%s", strerror(errno));
+	if ((fd = tool_create_temp(path, &o->tmp)) < 0)
 		return -1;
-	}
-	memcpy(o->tmp, path, len);
-	memcpy(o->tmp + len, suffix, sizeof(suffix));
-	if ((fd = mkstemp(o->tmp)) < 0) {
-		say_error("%s: cannot create: %s", path, strerror(errno));
-		free(o->tmp);
-		o->tmp = NULL;
-		return -1;
-	}
-	/* mkstemp makes it 0600; OUT gets what any new file gets */
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0 || (o->f = fdopen(fd, "w")) == NULL) {
+	if ((o->f = fdopen(fd, "w")) == NULL) {
 		say_error("%s: %s", o->tmp, strerror(errno));
 		close(fd);
 		unlink(o->tmp);

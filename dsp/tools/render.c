@@ -307,37 +307,14 @@ static void writer_abort(struct writer *w)
 static int writer_open(struct writer *w, const char *path, uint32_t rate,
 		const struct format_info *format, int64_t frames)
 {
-	static const char suffix[] = ".tmp-XXXXXX";
 	SF_INFO info;
-	size_t len = strlen(path);
-	mode_t mask;
 
 	memset(w, 0, sizeof(*w));
 	w->path = path;
-	w->fd = -1;
 	w->format = format;
 	w->rng = DITHER_SEED;
-
-	w->tmp_path = malloc(len + sizeof(suffix));
-	if (w->tmp_path == NULL) {
-		say_error("%s", strerror(errno));
+	if ((w->fd = tool_create_temp(path, &w->tmp_path)) < 0)
 		return -1;
-	}
-	memcpy(w->tmp_path, path, len);
-	memcpy(w->tmp_path + len, suffix, sizeof(suffix));
-
-	w->fd = mkstemp(w->tmp_path);
-	if (w->fd < 0) {
-		say_error("%s: cannot create: %s", path, strerror(errno));
-		goto error;
-	}
-	/* mkstemp makes it 0600; OUT should get what any new file gets. */
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(w->fd, 0666 & ~mask) < 0) {
-		say_error("%s: %s", w->tmp_path, strerror(errno));
-		goto error;
-	}
 
 	/* Plain WAV is what every player reads. Past its 4 GiB limit, or
 	 * when the length is not known, RF64 instead, which libsndfile turns
@@ -351,7 +328,8 @@ static int writer_open(struct writer *w, const char *path, uint32_t rate,
 	w->sf = sf_open_fd(w->fd, SFM_WRITE, &info, SF_FALSE);
 	if (w->sf == NULL) {
 		say_error("%s: %s", path, sf_strerror(NULL));
-		goto error;
+		writer_abort(w);
+		return -1;
 	}
 	if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_RF64)
 		sf_command(w->sf, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
@@ -359,15 +337,6 @@ static int writer_open(struct writer *w, const char *path, uint32_t rate,
 	if (format->bits > 0)
 		sf_command(w->sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
 	return 0;
-
-error:
-	if (w->fd < 0) {
-		/* mkstemp failed: there is no file to remove. */
-		free(w->tmp_path);
-		w->tmp_path = NULL;
-	}
-	writer_abort(w);
-	return -1;
 }
 
 static float dither(struct writer *w)

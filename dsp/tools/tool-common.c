@@ -3,12 +3,15 @@
  * What the command-line tools share (see tool-common.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "iem-dsp.h"
@@ -103,6 +106,41 @@ int tool_exit_status(int res)
 		return 1;
 	}
 	return res < 0 ? 1 : 0;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+int tool_create_temp(const char *path, char **tmp)
+{
+	static const char suffix[] = ".tmp-XXXXXX";
+	size_t len = strlen(path);
+	mode_t mask;
+	int fd;
+
+	if ((*tmp = malloc(len + sizeof(suffix))) == NULL) {
+		say_error("%s", strerror(errno));
+		return -1;
+	}
+	memcpy(*tmp, path, len);
+	memcpy(*tmp + len, suffix, sizeof(suffix));
+	if ((fd = mkstemp(*tmp)) < 0) {
+		say_error("%s: cannot create: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* mkstemp makes it 0600; the file gets what any new file gets */
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) < 0) {
+		say_error("%s: %s", *tmp, strerror(errno));
+		close(fd);
+		unlink(*tmp);
+		goto fail;
+	}
+	return fd;
+fail:
+	free(*tmp);
+	*tmp = NULL;
+	return -1;
 }
 
 /* ---- the parameters ---------------------------------------------------------- */

@@ -44,6 +44,11 @@ double tool_now(void);
  * said why): stdout is flushed first, and failing to write it fails. */
 int tool_exit_status(int res);
 
+/* Creates PATH.tmp-XXXXXX with the mode any new file gets (0666 less the
+ * umask), to be renamed over path once it is written whole. Returns the
+ * descriptor and the name in *tmp (free() it), or -1 after saying why. */
+int tool_create_temp(const char *path, char **tmp);
+
 /* ---- the parameters: --profile, --brir, --set (render and analyze) ------ */
 
 struct tool_params_args {
