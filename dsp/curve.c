@@ -51,15 +51,12 @@
  *   no 'GraphicEQ:' line                      (line and column 0)
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "iem-dsp.h"
 #include "curve-private.h"
@@ -482,87 +479,6 @@ int iem_curve_parse_csv(const char *text, size_t len, const char *column,
 	return 0;
 }
 
-/* Reads a whole file of at most max bytes; a NUL is added after it. */
-static int read_file(const char *path, size_t max, char **text, size_t *len,
-		char *err, size_t err_size)
-{
-	struct stat st;
-	size_t n = 0, cap;
-	char *buf = NULL;
-	int fd, res;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		res = -errno;
-		goto fail;
-	}
-	if (fstat(fd, &st) < 0) {
-		res = -errno;
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		res = -EISDIR;
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
-		res = -EFBIG;
-		goto fail;
-	}
-	/* one byte more than the limit tells a file of exactly max bytes
-	 * from a larger one that does not say its size (a pipe) */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : max + 1;
-	if ((buf = malloc(cap + 1)) == NULL) {
-		res = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
-		ssize_t got;
-		if (n == cap) {
-			/* a regular file that grew */
-			if (cap > max)
-				break;
-			char *nb = realloc(buf, max + 2);
-			if (nb == NULL) {
-				res = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-			cap = max + 1;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			res = -errno;
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > max) {
-		res = -EFBIG;
-		goto fail;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-
-fail:
-	if (err != NULL) {
-		if (res == -EFBIG)
-			snprintf(err, err_size, "%s: larger than %zu bytes", path, max);
-		else
-			snprintf(err, err_size, "%s: %s", path, strerror(-res));
-	}
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return res;
-}
-
 int iem_curve_load_csv(const char *path, const char *column,
 		struct iem_curve **out, char *err, size_t err_size)
 {
@@ -577,17 +493,12 @@ int iem_curve_load_csv(const char *path, const char *column,
 		return -EINVAL;
 	}
 	*out = NULL;
-	if ((res = read_file(path, IEM_CURVE_MAX_FILE_SIZE, &text, &len, err, err_size)) < 0)
+	if ((res = iem_read_text_file(path, IEM_CURVE_MAX_FILE_SIZE, &text, &len, err, err_size)) < 0)
 		return res;
 	res = iem_curve_parse_csv(text, len, column, out, &perr);
 	free(text);
-	if (res < 0 && err != NULL) {
-		if (perr.line > 0)
-			snprintf(err, err_size, "%s:%u:%u: %s", path, perr.line, perr.column,
-					perr.message);
-		else
-			snprintf(err, err_size, "%s: %s", path, perr.message);
-	}
+	if (res < 0 && err != NULL)
+		iem_parse_error_format(&perr, path, err, err_size);
 	return res;
 }
 

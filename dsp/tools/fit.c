@@ -11,14 +11,13 @@
  * half a file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -89,53 +88,6 @@ static void print_help(void)
 }
 
 /* ---- files ---------------------------------------------------------------- */
-
-static int read_text(const char *path, size_t max, char **text, size_t *len)
-{
-	struct stat st;
-	size_t n = 0;
-	char *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		say_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		say_error("%s: %s", path, strerror(EISDIR));
-		goto fail;
-	}
-	/* one byte over the limit tells a file of exactly max bytes from
-	 * a larger one */
-	if ((buf = malloc(max + 1)) == NULL) {
-		say_error("%s", strerror(errno));
-		goto fail;
-	}
-	while (n < max + 1) {
-		ssize_t got = read(fd, buf + n, max + 1 - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			say_error("%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > max) {
-		say_error("%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	close(fd);
-	*text = buf;
-	*len = n;
-	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
-}
 
 /* A new file written whole or not at all: FILE.tmp-XXXXXX, renamed by
  * file_commit(). */
@@ -498,7 +450,7 @@ int main(int argc, char **argv)
 	struct iem_fit_result r;
 	struct outfile of;
 	struct options o;
-	char err[2048], *text = NULL;
+	char err[PATH_MAX + 512], *text = NULL;
 	static char apo[IEM_APO_TEXT_MAX];
 	size_t len = 0;
 	double t0, t1;
@@ -509,15 +461,13 @@ int main(int argc, char **argv)
 	iem_params_init(&p);
 
 	if (o.graphic != NULL) {
-		if (read_text(o.graphic, GRAPHIC_MAX, &text, &len) < 0)
+		if (iem_read_text_file(o.graphic, GRAPHIC_MAX, &text, &len, err, sizeof(err)) < 0) {
+			say_error("%s", err);
 			goto done;
+		}
 		if ((res = iem_graphic_eq_parse(text, len, &target, &perr)) < 0) {
-			if (perr.line > 0 && perr.column > 0)
-				say_error("%s:%u:%u: %s", o.graphic, perr.line, perr.column, perr.message);
-			else if (perr.line > 0)
-				say_error("%s:%u: %s", o.graphic, perr.line, perr.message);
-			else
-				say_error("%s: %s", o.graphic, perr.message);
+			iem_parse_error_format(&perr, o.graphic, err, sizeof(err));
+			say_error("%s", err);
 			goto done;
 		}
 	} else {

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -410,69 +411,29 @@ error:
 static int load_eq(const char *path, struct iem_params *p)
 {
 	struct iem_parse_error perr;
-	struct stat st;
-	char *text = NULL;
+	char *text = NULL, msg[PATH_MAX + sizeof(perr.message) + 32];
 	size_t len = 0;
-	int fd, res = -1;
+	int res;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		say_error("%s: %s", path, strerror(errno));
+	res = iem_read_text_file(path, EQ_FILE_MAX, &text, &len, msg, sizeof(msg));
+	if (res == -EFBIG) {
+		say_error("%s: larger than %d MiB; not an EQ file", path, EQ_FILE_MAX / (1024 * 1024));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0) {
-		say_error("%s: %s", path, strerror(errno));
-		goto done;
+	if (res < 0) {
+		say_error("%s", msg);
+		return -1;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		say_error("%s: %s", path, strerror(EISDIR));
-		goto done;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size > EQ_FILE_MAX)
-		goto too_large;
-
-	/* One byte over the limit tells a file of exactly 1 MiB from a
-	 * larger one that does not say its size (a pipe). */
-	text = malloc(EQ_FILE_MAX + 1);
-	if (text == NULL) {
-		say_error("%s", strerror(errno));
-		goto done;
-	}
-	while (len < EQ_FILE_MAX + 1) {
-		ssize_t got = read(fd, text + len, EQ_FILE_MAX + 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			say_error("%s: %s", path, strerror(errno));
-			goto done;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	if (len > EQ_FILE_MAX)
-		goto too_large;
-
-	memset(&perr, 0, sizeof(perr));
-	if (iem_apo_parse(text, len, p, &perr) < 0) {
-		progress_clear();
-		if (perr.line > 0 && perr.column > 0)
-			fprintf(stderr, "%s:%u:%u: %s\n", path, perr.line, perr.column, perr.message);
-		else if (perr.line > 0)
-			fprintf(stderr, "%s:%u: %s\n", path, perr.line, perr.message);
-		else
-			fprintf(stderr, "%s: %s\n", path, perr.message);
-		goto done;
-	}
-	res = 0;
-	goto done;
-
-too_large:
-	say_error("%s: larger than %d MiB; not an EQ file", path, EQ_FILE_MAX / (1024 * 1024));
-done:
+	res = iem_apo_parse(text, len, p, &perr);
 	free(text);
-	close(fd);
-	return res;
+	if (res < 0) {
+		/* the place in the file, as compilers say it: no program name */
+		iem_parse_error_format(&perr, path, msg, sizeof(msg));
+		progress_clear();
+		fprintf(stderr, "%s\n", msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* --profile FILE|ID (the profile library's rules and messages). */
