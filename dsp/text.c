@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the readers of text formats (ParametricEQ.txt, GraphicEQ.txt, CSV
- * curves) share: reading a whole file within a size limit, and saying
- * where in it an error is.
+ * curves) share: reading a whole file within a size limit, its lines,
+ * and saying where in it an error is and what is there (text.h).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,89 @@
 #include <unistd.h>
 
 #include "iem-dsp.h"
+#include "text.h"
+
+void iem_text_lines_init(struct iem_text_lines *t, const char *text, size_t len)
+{
+	t->text = text;
+	t->len = len;
+	t->pos = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+	t->lineno = 0;
+}
+
+bool iem_text_next_line(struct iem_text_lines *t, const char **line, size_t *len,
+		uint32_t *lineno)
+{
+	const char *nl;
+	size_t end;
+
+	if (t->pos >= t->len)
+		return false;
+	nl = memchr(t->text + t->pos, '\n', t->len - t->pos);
+	end = nl != NULL ? (size_t)(nl - t->text) : t->len;
+	if (t->lineno < UINT32_MAX)
+		t->lineno++;
+	*line = t->text + t->pos;
+	*len = end - t->pos;
+	if (*len > 0 && (*line)[*len - 1] == '\r')
+		(*len)--;
+	*lineno = t->lineno;
+	t->pos = nl != NULL ? end + 1 : t->len;
+	return true;
+}
+
+const char *iem_text_bad_byte(const char *line, size_t len, size_t *off)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (line[i] == '\0' || line[i] == '\r') {
+			*off = i;
+			return line[i] == '\0' ? "unexpected NUL byte" :
+				"unexpected carriage return: lines end in LF or CR LF";
+		}
+	}
+	return NULL;
+}
+
+const char *iem_text_show(char buf[IEM_SHOW_SIZE], const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = c >= 0x20 && c < 0x7f;
+		if (o + (plain ? 1 : 4) > IEM_SHOW_MAX)
+			break;
+		if (plain) {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0xf];
+		}
+	}
+	if (i < n) {
+		memcpy(buf + o, "…", sizeof("…") - 1);
+		o += sizeof("…") - 1;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+int iem_text_fail(struct iem_parse_error *err, uint32_t line, size_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -EINVAL;
+	err->line = line;
+	err->column = line == 0 ? 0 : off >= UINT32_MAX ? UINT32_MAX : (uint32_t)off + 1;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
 
 void iem_parse_error_format(const struct iem_parse_error *e, const char *path,
 		char *buf, size_t size)
