@@ -700,14 +700,11 @@ static int analyze_svg(const char *dir, const struct result *r)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "brir", required_argument, NULL, 'b' },
-		{ "set", required_argument, NULL, 's' },
+		TOOL_PARAMS_OPTIONS,
 		{ "rate", required_argument, NULL, 'r' },
 		{ "svg", required_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		TOOL_HELP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;

@@ -965,10 +965,8 @@ static void set_mode(struct options *o, enum mode mode)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "profile", required_argument, NULL, 'p' },
+		TOOL_PARAMS_OPTIONS,
 		{ "eq", required_argument, NULL, 'e' },
-		{ "brir", required_argument, NULL, 'b' },
-		{ "set", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "demo-piece", required_argument, NULL, 'D' },
@@ -977,8 +975,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "list-params", no_argument, NULL, 'L' },
 		{ "info", required_argument, NULL, 'I' },
 		{ "compare", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		TOOL_HELP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, npos;

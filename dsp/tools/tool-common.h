@@ -26,6 +26,12 @@ void __attribute__((format(printf, 1, 2))) say_error(const char *fmt, ...);
 /* "NAME: message" and where to find help, then exit status 2. */
 void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...);
 
+/* getopt_long's entries for -h/--help and -V/--version, which
+ * tool_other_option() takes. */
+#define TOOL_HELP_OPTIONS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, 'V' }
+
 /* What getopt_long returned that the tool itself does not handle: 'h'
  * (--help: print_help(), exit 0), 'V' (--version, exit 0), ':' (a value
  * missing) and anything else (an unknown option), both usage errors.
@@ -57,6 +63,12 @@ struct tool_params_args {
 	const char **sets;	/* --set NAME=VALUE, in command-line order */
 	size_t n_sets;
 };
+
+/* getopt_long's entries for them, which tool_params_option() takes. */
+#define TOOL_PARAMS_OPTIONS \
+	{ "profile", required_argument, NULL, 'p' }, \
+	{ "brir", required_argument, NULL, 'b' }, \
+	{ "set", required_argument, NULL, 's' }
 
 /* Room for the --set options of argc arguments; exits with status 1 when
  * there is no memory for it. */
