@@ -67,9 +67,10 @@ void tool_other_option(int c, char **argv, void (*print_help)(void))
 	case ':':
 		usage_error("option '%s' needs a value", argv[optind - 1]);
 	default:
-		/* inside a group of short options (-qx), optind still points
-		 * at the group: name the letter */
-		if (optopt)
+		/* a letter: inside a group of short options (-xq) optind does
+		 * not name the argument yet, so name the letter; a long
+		 * option's own value (fit's, from 256) is no letter */
+		if (optopt > ' ' && optopt < 0x7f)
 			usage_error("unknown option '-%c'", optopt);
 		usage_error("unknown option '%s'", argv[optind - 1]);
 	}
