@@ -21,6 +21,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +377,45 @@ static int add_loc(struct scanner *sc, size_t key_off, size_t value_off, uint32_
 
 static int scan_value(struct scanner *sc, int depth);
 
+/* At an object's '{' or an array's '[': true when close follows (the
+ * container is empty), both consumed. */
+static bool scan_open(struct scanner *sc, char close)
+{
+	sc->pos++;
+	skip_ws(sc);
+	if (sc->pos < sc->len && sc->s[sc->pos] == close) {
+		sc->pos++;
+		return true;
+	}
+	return false;
+}
+
+/* A member's or an element's value, its pointer then taken off, and what
+ * follows it: 1 after close (the container's end), 0 after a ',', both
+ * consumed. item names it in messages ("a member"). */
+static int scan_item(struct scanner *sc, int depth, size_t base, char close, const char *item)
+{
+	char what[32];
+	int r;
+
+	if ((r = scan_value(sc, depth)) < 0)
+		return r;
+	ptr_pop(sc, base);
+	skip_ws(sc);
+	if (sc->pos >= sc->len)
+		return fail(sc, sc->pos, "unexpected end of file: expected ',' or '%c'", close);
+	if (sc->s[sc->pos] == close) {
+		sc->pos++;
+		return 1;
+	}
+	if (sc->s[sc->pos] != ',') {
+		show_char(sc->s, sc->len, sc->pos, what, sizeof(what));
+		return fail(sc, sc->pos, "expected ',' or '%c' after %s, got %s", close, item, what);
+	}
+	sc->pos++;
+	return 0;
+}
+
 static int scan_object(struct scanner *sc, int depth)
 {
 	uint32_t self = sc->n_locs - 1;
@@ -383,12 +423,8 @@ static int scan_object(struct scanner *sc, int depth)
 	char key[JSON_STRING_MAX + 1];
 	int r;
 
-	sc->pos++;
-	skip_ws(sc);
-	if (sc->pos < sc->len && sc->s[sc->pos] == '}') {
-		sc->pos++;
+	if (scan_open(sc, '}'))
 		return 0;
-	}
 	for (;;) {
 		size_t key_off;
 		char what[32];
@@ -422,21 +458,8 @@ static int scan_object(struct scanner *sc, int depth)
 		skip_ws(sc);
 		if ((r = add_loc(sc, key_off, sc->pos, self)) < 0)
 			return r;
-		if ((r = scan_value(sc, depth)) < 0)
-			return r;
-		ptr_pop(sc, base);
-		skip_ws(sc);
-		if (sc->pos >= sc->len)
-			return fail(sc, sc->pos, "unexpected end of file: expected ',' or '}'");
-		if (sc->s[sc->pos] == '}') {
-			sc->pos++;
-			return 0;
-		}
-		if (sc->s[sc->pos] != ',') {
-			show_char(sc->s, sc->len, sc->pos, what, sizeof(what));
-			return fail(sc, sc->pos, "expected ',' or '}' after a member, got %s", what);
-		}
-		sc->pos++;
+		if ((r = scan_item(sc, depth, base, '}', "a member")) != 0)
+			return r < 0 ? r : 0;
 	}
 }
 
@@ -446,15 +469,9 @@ static int scan_array(struct scanner *sc, int depth)
 	size_t base = sc->ptr_len;
 	int r;
 
-	sc->pos++;
-	skip_ws(sc);
-	if (sc->pos < sc->len && sc->s[sc->pos] == ']') {
-		sc->pos++;
+	if (scan_open(sc, ']'))
 		return 0;
-	}
 	for (;;) {
-		char what[32];
-
 		skip_ws(sc);
 		if (sc->pos < sc->len && sc->s[sc->pos] == ']')
 			return fail(sc, sc->pos, "trailing comma before ']'");
@@ -462,21 +479,8 @@ static int scan_array(struct scanner *sc, int depth)
 			return r;
 		if ((r = add_loc(sc, sc->pos, sc->pos, self)) < 0)
 			return r;
-		if ((r = scan_value(sc, depth)) < 0)
-			return r;
-		ptr_pop(sc, base);
-		skip_ws(sc);
-		if (sc->pos >= sc->len)
-			return fail(sc, sc->pos, "unexpected end of file: expected ',' or ']'");
-		if (sc->s[sc->pos] == ']') {
-			sc->pos++;
-			return 0;
-		}
-		if (sc->s[sc->pos] != ',') {
-			show_char(sc->s, sc->len, sc->pos, what, sizeof(what));
-			return fail(sc, sc->pos, "expected ',' or ']' after an element, got %s", what);
-		}
-		sc->pos++;
+		if ((r = scan_item(sc, depth, base, ']', "an element")) != 0)
+			return r < 0 ? r : 0;
 	}
 }
 

@@ -329,84 +329,94 @@ static int check_comment(struct ctx *c, const char *ptr, json_object *v)
 	return expect_string(c, ptr, v, DESCRIPTION_MAX_BYTES, &s);
 }
 
-/* { "angle": 30, … } → stage.angle = 30, … */
-static int check_section(struct ctx *c, const char *ptr, const char *section, json_object *obj)
-{
-	char name[64], sub[JSON_POINTER_MAX], keys[256];
-	struct iem_param_info info;
-	int r;
+/* What to do with one member of an object; ptr is the member's pointer. */
+typedef int (*member_fn)(struct ctx *c, const char *ptr, const char *key, json_object *v,
+		const void *data);
 
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(c, ptr, false, "expected an object, got %s", type_name(obj));
-	json_object_object_foreach(obj, key, v) {
-		child(sub, sizeof(sub), ptr, key);
-		if (strcmp(key, "comment") == 0) {
-			if ((r = check_comment(c, sub, v)) < 0)
-				return r;
-			continue;
-		}
-		snprintf(name, sizeof(name), "%s.%s", section, key);
-		if (strchr(key, '.') != NULL || iem_param_find(name, &info) < 0) {
-			section_keys(section, keys, sizeof(keys));
-			return fail(c, sub, true, "unknown member \"%s\" in \"%s\" (known: %s)",
-					key, section, keys);
-		}
-		if ((r = set_param(c, sub, name, v)) < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int check_params(struct ctx *c, const char *ptr, json_object *obj)
+/* Each member of obj in turn: "comment" checked here, any other handed to
+ * fn with data. what names obj in "expected …, got …". */
+static int check_members(struct ctx *c, const char *ptr, json_object *obj, const char *what,
+		member_fn fn, const void *data)
 {
 	char sub[JSON_POINTER_MAX];
 	int r;
 
 	if (!json_object_is_type(obj, json_type_object))
-		return fail(c, ptr, false, "expected an object, got %s", type_name(obj));
+		return fail(c, ptr, false, "expected %s, got %s", what, type_name(obj));
 	json_object_object_foreach(obj, key, v) {
 		child(sub, sizeof(sub), ptr, key);
-		if (strcmp(key, "comment") == 0) {
-			if ((r = check_comment(c, sub, v)) < 0)
-				return r;
-			continue;
-		}
-		if ((r = set_param(c, sub, key, v)) < 0)
+		if (strcmp(key, "comment") == 0)
+			r = check_comment(c, sub, v);
+		else
+			r = fn(c, sub, key, v, data);
+		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int check_band(struct ctx *c, const char *ptr, uint32_t index, json_object *obj)
+/* "angle": 30 in "stage" → stage.angle = 30; data is the section's name. */
+static int section_member(struct ctx *c, const char *ptr, const char *key, json_object *v,
+		const void *data)
+{
+	const char *section = data;
+	char name[64], keys[256];
+	struct iem_param_info info;
+
+	snprintf(name, sizeof(name), "%s.%s", section, key);
+	if (strchr(key, '.') != NULL || iem_param_find(name, &info) < 0) {
+		section_keys(section, keys, sizeof(keys));
+		return fail(c, ptr, true, "unknown member \"%s\" in \"%s\" (known: %s)",
+				key, section, keys);
+	}
+	return set_param(c, ptr, name, v);
+}
+
+/* { "angle": 30, … } → stage.angle = 30, … */
+static int check_section(struct ctx *c, const char *ptr, const char *section, json_object *obj)
+{
+	return check_members(c, ptr, obj, "an object", section_member, section);
+}
+
+static int params_member(struct ctx *c, const char *ptr, const char *key, json_object *v,
+		const void *data)
+{
+	return set_param(c, ptr, key, v);
+}
+
+static int check_params(struct ctx *c, const char *ptr, json_object *obj)
+{
+	return check_members(c, ptr, obj, "an object", params_member, NULL);
+}
+
+/* A band's field; data points at the band's 0-based index. */
+static int band_member(struct ctx *c, const char *ptr, const char *key, json_object *v,
+		const void *data)
 {
 	static const char *const fields[] = { "type", "freq", "q", "gain", "channel" };
-	char name[64], sub[JSON_POINTER_MAX];
+	const uint32_t *index = data;
+	char name[64];
+	bool known = false;
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		known |= strcmp(key, fields[i]) == 0;
+	if (!known)
+		return fail(c, ptr, true,
+				"unknown member \"%s\" in a band (known: type, freq, q, gain, channel)",
+				key);
+	snprintf(name, sizeof(name), "eq.%u.%s", *index + 1, key);
+	return set_param(c, ptr, name, v);
+}
+
+static int check_band(struct ctx *c, const char *ptr, uint32_t index, json_object *obj)
+{
 	json_object *type;
-	int r;
 
 	if (!json_object_is_type(obj, json_type_object))
 		return fail(c, ptr, false, "expected a band object, got %s", type_name(obj));
 	if (!json_object_object_get_ex(obj, "type", &type))
 		return fail(c, ptr, false, "a band needs a \"type\" (peaking, lowshelf, highshelf, …)");
-	json_object_object_foreach(obj, key, v) {
-		bool known = false;
-		child(sub, sizeof(sub), ptr, key);
-		if (strcmp(key, "comment") == 0) {
-			if ((r = check_comment(c, sub, v)) < 0)
-				return r;
-			continue;
-		}
-		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-			known |= strcmp(key, fields[i]) == 0;
-		if (!known)
-			return fail(c, sub, true,
-					"unknown member \"%s\" in a band (known: type, freq, q, gain, channel)",
-					key);
-		snprintf(name, sizeof(name), "eq.%u.%s", index + 1, key);
-		if ((r = set_param(c, sub, name, v)) < 0)
-			return r;
-	}
-	return 0;
+	return check_members(c, ptr, obj, "a band object", band_member, &index);
 }
 
 static int read_small_file(const char *path, size_t max, char **out, size_t *len);
@@ -468,9 +478,37 @@ static int check_import(struct ctx *c, const char *ptr, json_object *v)
 	return 0;
 }
 
+/* "preamp" and "bands" of "eq" ("import" is read before them). */
+static int eq_member(struct ctx *c, const char *ptr, const char *key, json_object *v,
+		const void *data)
+{
+	char sub[JSON_POINTER_MAX + 32];
+	size_t n;
+	int r;
+
+	if (strcmp(key, "preamp") == 0)
+		return set_param(c, ptr, "eq.preamp", v);
+	if (strcmp(key, "import") == 0)
+		return 0;
+	if (strcmp(key, "bands") != 0)
+		return fail(c, ptr, true,
+				"unknown member \"%s\" in \"eq\" (known: preamp, bands, import)", key);
+	if (!json_object_is_type(v, json_type_array))
+		return fail(c, ptr, false, "expected an array of bands, got %s", type_name(v));
+	n = json_object_array_length(v);
+	if (n > IEM_MAX_BANDS)
+		return fail(c, ptr, false, "%zu bands: at most %d", n, IEM_MAX_BANDS);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(sub, sizeof(sub), "%s/%zu", ptr, i);
+		if ((r = check_band(c, sub, (uint32_t)i, json_object_array_get_idx(v, i))) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int check_eq(struct ctx *c, const char *ptr, json_object *obj)
 {
-	char sub[JSON_POINTER_MAX], sub2[JSON_POINTER_MAX + 32];
+	char sub[JSON_POINTER_MAX];
 	json_object *bands = NULL, *import = NULL;
 	int r;
 
@@ -488,33 +526,7 @@ static int check_eq(struct ctx *c, const char *ptr, json_object *obj)
 		if ((r = check_import(c, sub, import)) < 0)
 			return r;
 	}
-	json_object_object_foreach(obj, key, v) {
-		child(sub, sizeof(sub), ptr, key);
-		if (strcmp(key, "comment") == 0) {
-			if ((r = check_comment(c, sub, v)) < 0)
-				return r;
-		} else if (strcmp(key, "preamp") == 0) {
-			if ((r = set_param(c, sub, "eq.preamp", v)) < 0)
-				return r;
-		} else if (strcmp(key, "bands") == 0) {
-			size_t n;
-			if (!json_object_is_type(v, json_type_array))
-				return fail(c, sub, false, "expected an array of bands, got %s", type_name(v));
-			n = json_object_array_length(v);
-			if (n > IEM_MAX_BANDS)
-				return fail(c, sub, false, "%zu bands: at most %d", n, IEM_MAX_BANDS);
-			for (size_t i = 0; i < n; i++) {
-				snprintf(sub2, sizeof(sub2), "%s/%zu", sub, i);
-				if ((r = check_band(c, sub2, (uint32_t)i,
-							json_object_array_get_idx(v, i))) < 0)
-					return r;
-			}
-		} else if (strcmp(key, "import") != 0) {
-			return fail(c, sub, true,
-					"unknown member \"%s\" in \"eq\" (known: preamp, bands, import)", key);
-		}
-	}
-	return 0;
+	return check_members(c, ptr, obj, "an object", eq_member, NULL);
 }
 
 static bool prop_key_valid(const char *k)
@@ -580,32 +592,26 @@ static int check_match(struct ctx *c, const char *ptr, json_object *arr)
 	return 0;
 }
 
+static int trim_member(struct ctx *c, const char *ptr, const char *key, json_object *v,
+		const void *data)
+{
+	double g;
+
+	if (strcmp(key, "gain") != 0)
+		return fail(c, ptr, true, "unknown member \"%s\" in \"trim\" (known: gain)", key);
+	if (!is_number(v))
+		return fail(c, ptr, false, "expected a number (dB), got %s", type_name(v));
+	g = json_object_get_double(v);
+	if (!(fabs(g) <= IEM_PROFILE_TRIM_MAX))
+		return fail(c, ptr, false, "trim %g dB is out of range (-%g … %g dB)", g,
+				IEM_PROFILE_TRIM_MAX, IEM_PROFILE_TRIM_MAX);
+	c->p->trim_gain = g;
+	return 0;
+}
+
 static int check_trim(struct ctx *c, const char *ptr, json_object *obj)
 {
-	char sub[JSON_POINTER_MAX];
-	int r;
-
-	if (!json_object_is_type(obj, json_type_object))
-		return fail(c, ptr, false, "expected an object, got %s", type_name(obj));
-	json_object_object_foreach(obj, key, v) {
-		child(sub, sizeof(sub), ptr, key);
-		if (strcmp(key, "comment") == 0) {
-			if ((r = check_comment(c, sub, v)) < 0)
-				return r;
-		} else if (strcmp(key, "gain") == 0) {
-			double g;
-			if (!is_number(v))
-				return fail(c, sub, false, "expected a number (dB), got %s", type_name(v));
-			g = json_object_get_double(v);
-			if (!(fabs(g) <= IEM_PROFILE_TRIM_MAX))
-				return fail(c, sub, false, "trim %g dB is out of range (-%g … %g dB)", g,
-						IEM_PROFILE_TRIM_MAX, IEM_PROFILE_TRIM_MAX);
-			c->p->trim_gain = g;
-		} else {
-			return fail(c, sub, true, "unknown member \"%s\" in \"trim\" (known: gain)", key);
-		}
-	}
-	return 0;
+	return check_members(c, ptr, obj, "an object", trim_member, NULL);
 }
 
 static int check_root(struct ctx *c, json_object *root)

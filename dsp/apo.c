@@ -48,21 +48,16 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "iem-dsp.h"
 #include "number.h"
+#include "text.h"
 
 #define DEFAULT_FREQ	1000.0
 #define DEFAULT_Q	0.7071
-
-/* Longest rendering of a token in a message, "…" not counted; three of
- * them and the longest text still fit in struct iem_parse_error. */
-#define SHOW_MAX	40
-#define SHOW_SIZE	(SHOW_MAX + 8)
 
 enum field {
 	FIELD_FC,
@@ -173,66 +168,23 @@ static bool tok_is(const struct apo *a, struct tok t, const char *kw)
 	return eq_ci(a->line + t.off, t.len, kw);
 }
 
-/* Renders bytes for a message: anything that could upset a terminal or
- * is not plain ASCII is escaped, and the length is bounded so that every
- * message fits in full. */
-static const char *show(char buf[SHOW_SIZE], const char *s, size_t n)
+static const char *show_tok(char buf[IEM_SHOW_SIZE], const struct apo *a, struct tok t)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool plain = c >= 0x20 && c < 0x7f;
-		if (o + (plain ? 1 : 4) > SHOW_MAX)
-			break;
-		if (plain) {
-			buf[o++] = (char)c;
-		} else {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[c >> 4];
-			buf[o++] = hex[c & 0xf];
-		}
-	}
-	if (i < n) {
-		memcpy(buf + o, "…", sizeof("…") - 1);
-		o += sizeof("…") - 1;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-static const char *show_tok(char buf[SHOW_SIZE], const struct apo *a, struct tok t)
-{
-	return show(buf, a->line + t.off, t.len);
+	return iem_text_show(buf, a->line + t.off, t.len);
 }
 
 /* "'token'" or "end of line", for "got …" */
-static const char *show_got(char buf[SHOW_SIZE + 2], const struct apo *a, struct tok t)
+static const char *show_got(char buf[IEM_SHOW_SIZE + 2], const struct apo *a, struct tok t)
 {
 	if (t.len == 0)
 		return "end of line";
 	buf[0] = '\'';
-	show(buf + 1, a->line + t.off, t.len);
+	iem_text_show(buf + 1, a->line + t.off, t.len);
 	strcat(buf, "'");
 	return buf;
 }
 
-static int __attribute__((format(printf, 3, 4)))
-fail(struct apo *a, size_t off, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (a->err == NULL)
-		return -EINVAL;
-	a->err->line = a->lineno;
-	a->err->column = off >= UINT32_MAX ? UINT32_MAX : (uint32_t)off + 1;
-	va_start(ap, fmt);
-	vsnprintf(a->err->message, sizeof(a->err->message), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define fail(a, off, ...) iem_text_fail((a)->err, (a)->lineno, (off), __VA_ARGS__)
 
 /* The next blank-separated token; len 0 at the end of the line, with off
  * just past the last character so errors point there. */
@@ -262,7 +214,7 @@ static struct tok peek_tok(struct apo *a)
 static int parse_value(struct apo *a, const char *what, const char *unit,
 		double *val, struct tok *num)
 {
-	char b1[SHOW_SIZE + 2];
+	char b1[IEM_SHOW_SIZE + 2];
 	struct tok t = next_tok(a);
 	size_t used;
 
@@ -291,7 +243,7 @@ static int parse_value(struct apo *a, const char *what, const char *unit,
 
 static int expect_end(struct apo *a)
 {
-	char b1[SHOW_SIZE];
+	char b1[IEM_SHOW_SIZE];
 	struct tok t = next_tok(a);
 
 	if (t.len > 0)
@@ -301,7 +253,7 @@ static int expect_end(struct apo *a)
 
 static int parse_preamp(struct apo *a, size_t cmd_off)
 {
-	char b1[SHOW_SIZE];
+	char b1[IEM_SHOW_SIZE];
 	struct tok num;
 	double v, sum;
 	int res;
@@ -335,7 +287,7 @@ static int parse_preamp(struct apo *a, size_t cmd_off)
 
 static int parse_channel(struct apo *a)
 {
-	char b1[SHOW_SIZE];
+	char b1[IEM_SHOW_SIZE];
 	unsigned int ch = 0;
 	struct tok t;
 
@@ -370,7 +322,7 @@ static double q_to_bw(double q)
 
 static int check_range(struct apo *a, enum field f, double v, struct tok num)
 {
-	char b1[SHOW_SIZE];
+	char b1[IEM_SHOW_SIZE];
 	double lo, hi;
 
 	switch (f) {
@@ -420,7 +372,7 @@ static const struct type_info *find_type(const struct apo *a, struct tok t)
  * sound, so name the construct instead of failing on a stray number. */
 static int check_shelf_slope(struct apo *a, const struct type_info *ti, struct tok type)
 {
-	char b1[SHOW_SIZE], b2[SHOW_SIZE], b3[SHOW_SIZE];
+	char b1[IEM_SHOW_SIZE], b2[IEM_SHOW_SIZE], b3[IEM_SHOW_SIZE];
 	struct tok slope, unit;
 	size_t pos = a->pos;
 	const char *sep = "";
@@ -451,7 +403,7 @@ static int check_shelf_slope(struct apo *a, const struct type_info *ti, struct t
 
 static int parse_filter(struct apo *a, size_t cmd_off)
 {
-	char b1[SHOW_SIZE + 2];
+	char b1[IEM_SHOW_SIZE + 2];
 	const struct type_info *ti;
 	struct tok t, type, num;
 	bool on, given[FIELD_COUNT] = { false };
@@ -568,19 +520,15 @@ static bool is_word(const char *s, size_t n)
 
 static int parse_line(struct apo *a)
 {
-	char b1[SHOW_SIZE + 2], b2[SHOW_SIZE];
-	const char *l = a->line;
+	char b1[IEM_SHOW_SIZE + 2], b2[IEM_SHOW_SIZE];
+	const char *l = a->line, *bad;
 	struct tok w, t;
 	size_t i;
 
 	/* Checked before anything else, so that a stray byte is named as
 	 * such rather than as part of some odd token. */
-	for (i = 0; i < a->len; i++) {
-		if (l[i] == '\0')
-			return fail(a, i, "unexpected NUL byte");
-		if (l[i] == '\r')
-			return fail(a, i, "unexpected carriage return: lines end in LF or CR LF");
-	}
+	if ((bad = iem_text_bad_byte(l, a->len, &i)) != NULL)
+		return fail(a, i, "%s", bad);
 	while (a->len > 0 && is_blank(l[a->len - 1]))
 		a->len--;
 
@@ -659,38 +607,24 @@ static int parse_line(struct apo *a)
 int iem_apo_parse(const char *text, size_t len, struct iem_params *p,
 		struct iem_parse_error *err)
 {
+	struct iem_text_lines lines;
 	struct apo a;
-	size_t pos = 0, i;
+	size_t i;
 	int res;
 
 	if (err != NULL)
 		memset(err, 0, sizeof(*err));
-	if (p == NULL || (text == NULL && len > 0)) {
-		if (err != NULL)
-			snprintf(err->message, sizeof(err->message), "invalid arguments");
-		return -EINVAL;
-	}
+	if (p == NULL || (text == NULL && len > 0))
+		return iem_text_fail(err, 0, 0, "invalid arguments");
 
 	memset(&a, 0, sizeof(a));
 	a.err = err;
 	a.channels = IEM_CHANNELS_BOTH;
 
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-
-		if (a.lineno < UINT32_MAX)
-			a.lineno++;
-		a.line = text + pos;
-		a.len = end - pos;
-		if (a.len > 0 && a.line[a.len - 1] == '\r')
-			a.len--;
+	iem_text_lines_init(&lines, text, len);
+	while (iem_text_next_line(&lines, &a.line, &a.len, &a.lineno)) {
 		if ((res = parse_line(&a)) < 0)
 			return res;
-		pos = nl != NULL ? end + 1 : len;
 	}
 
 	for (i = 0; i < IEM_MAX_BANDS; i++) {

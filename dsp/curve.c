@@ -51,22 +51,17 @@
  *   no 'GraphicEQ:' line                      (line and column 0)
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "iem-dsp.h"
 #include "curve-private.h"
 #include "number.h"
+#include "text.h"
 
-#define SHOW_MAX	40
-#define SHOW_SIZE	(SHOW_MAX + 8)
 #define MAX_COLUMNS	1024u
 
 /* ---- the curve ------------------------------------------------------------ */
@@ -232,49 +227,7 @@ static inline bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static const char *show(char buf[SHOW_SIZE], const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool plain = c >= 0x20 && c < 0x7f;
-		if (o + (plain ? 1 : 4) > SHOW_MAX)
-			break;
-		if (plain) {
-			buf[o++] = (char)c;
-		} else {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[c >> 4];
-			buf[o++] = hex[c & 0xf];
-		}
-	}
-	if (i < n) {
-		memcpy(buf + o, "…", sizeof("…") - 1);
-		o += sizeof("…") - 1;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-static int __attribute__((format(printf, 4, 5)))
-fail_at(struct iem_parse_error *err, uint32_t line, size_t off, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return -EINVAL;
-	err->line = line;
-	err->column = line == 0 ? 0 : off >= UINT32_MAX ? UINT32_MAX : (uint32_t)off + 1;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-#define fail(c, off, ...) fail_at((c)->err, (c)->lineno, (off), __VA_ARGS__)
+#define fail(c, off, ...) iem_text_fail((c)->err, (c)->lineno, (off), __VA_ARGS__)
 
 /* Splits the line at commas into at most max fields (counting all of
  * them); returns the count. */
@@ -318,7 +271,7 @@ static bool field_is(const struct csv *c, struct field f, const char *name)
 
 static int number(struct csv *c, struct field f, double *v)
 {
-	char b[SHOW_SIZE];
+	char b[IEM_SHOW_SIZE];
 	size_t used;
 
 	if (f.len == 0)
@@ -326,11 +279,11 @@ static int number(struct csv *c, struct field f, double *v)
 	used = iem_scan_number(c->line + f.off, f.len, v);
 	if (used != f.len)
 		return fail(c, f.off, "expected a number, got '%s'%s",
-				show(b, c->line + f.off, f.len),
+				iem_text_show(b, c->line + f.off, f.len),
 				memchr(c->line + f.off, ';', f.len) ?
 				" (fields are separated by ',')" : "");
 	if (!isfinite(*v))
-		return fail(c, f.off, "%s is not a finite number", show(b, c->line + f.off, f.len));
+		return fail(c, f.off, "%s is not a finite number", iem_text_show(b, c->line + f.off, f.len));
 	return 0;
 }
 
@@ -355,7 +308,7 @@ static int header(struct csv *c, const struct field *f, uint32_t n)
 
 static int row(struct csv *c, const struct field *f)
 {
-	char b[SHOW_SIZE];
+	char b[IEM_SHOW_SIZE];
 	struct field ff = f[0], fv = f[c->value_field];
 	double freq, level;
 	int res;
@@ -364,14 +317,14 @@ static int row(struct csv *c, const struct field *f)
 		return res;
 	if (!(freq > 0.0 && freq <= IEM_CURVE_FREQ_MAX))
 		return fail(c, ff.off, "frequency %s Hz is out of range (above 0, at most %g Hz)",
-				show(b, c->line + ff.off, ff.len), IEM_CURVE_FREQ_MAX);
+				iem_text_show(b, c->line + ff.off, ff.len), IEM_CURVE_FREQ_MAX);
 	if (!(fabs(level) <= IEM_CURVE_DB_MAX))
 		return fail(c, fv.off, "level %s dB is out of range (%g … %g dB)",
-				show(b, c->line + fv.off, fv.len),
+				iem_text_show(b, c->line + fv.off, fv.len),
 				-IEM_CURVE_DB_MAX, IEM_CURVE_DB_MAX);
 	if (c->n > 0 && !(freq > c->last_freq))
 		return fail(c, ff.off, "frequency %s Hz is not above the previous line's %g Hz",
-				show(b, c->line + ff.off, ff.len), c->last_freq);
+				iem_text_show(b, c->line + ff.off, ff.len), c->last_freq);
 	if (c->n >= IEM_CURVE_MAX_POINTS) {
 		if (c->err != NULL)
 			fail(c, ff.off, "too many points: at most %u", IEM_CURVE_MAX_POINTS);
@@ -392,13 +345,10 @@ static int csv_line(struct csv *c)
 	size_t i, start = 0;
 	uint32_t n;
 	double dummy;
+	const char *bad;
 
-	for (i = 0; i < c->len; i++) {
-		if (c->line[i] == '\0')
-			return fail(c, i, "unexpected NUL byte");
-		if (c->line[i] == '\r')
-			return fail(c, i, "unexpected carriage return: lines end in LF or CR LF");
-	}
+	if ((bad = iem_text_bad_byte(c->line, c->len, &i)) != NULL)
+		return fail(c, i, "%s", bad);
 	while (start < c->len && is_blank(c->line[start]))
 		start++;
 	if (start == c->len || c->line[start] == '#')
@@ -423,27 +373,16 @@ static int csv_line(struct csv *c)
 
 static int csv_pass(struct csv *c, const char *text, size_t len)
 {
-	size_t pos = 0;
+	struct iem_text_lines lines;
 	int res;
 
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-
-		if (c->lineno < UINT32_MAX)
-			c->lineno++;
-		c->line = text + pos;
-		c->len = end - pos;
-		if (c->len > 0 && c->line[c->len - 1] == '\r')
-			c->len--;
+	iem_text_lines_init(&lines, text, len);
+	while (iem_text_next_line(&lines, &c->line, &c->len, &c->lineno)) {
 		if ((res = csv_line(c)) < 0)
 			return res;
-		pos = nl != NULL ? end + 1 : len;
 	}
 	if (c->n < 2)
-		return fail_at(c->err, 0, 0, "expected at least 2 points, got %u", c->n);
+		return iem_text_fail(c->err, 0, 0, "expected at least 2 points, got %u", c->n);
 	return 0;
 }
 
@@ -456,7 +395,7 @@ int iem_curve_parse_csv(const char *text, size_t len, const char *column,
 	if (err != NULL)
 		memset(err, 0, sizeof(*err));
 	if (out == NULL || (text == NULL && len > 0))
-		return fail_at(err, 0, 0, "invalid arguments");
+		return iem_text_fail(err, 0, 0, "invalid arguments");
 	*out = NULL;
 
 	memset(&c, 0, sizeof(c));
@@ -467,7 +406,7 @@ int iem_curve_parse_csv(const char *text, size_t len, const char *column,
 
 	struct iem_curve *curve = curve_alloc(c.n, false);
 	if (curve == NULL) {
-		fail_at(err, 0, 0, "out of memory");
+		iem_text_fail(err, 0, 0, "out of memory");
 		return -ENOMEM;
 	}
 	memset(&c, 0, sizeof(c));
@@ -476,91 +415,10 @@ int iem_curve_parse_csv(const char *text, size_t len, const char *column,
 	if ((res = csv_pass(&c, text, len)) < 0) {
 		/* cannot happen: the same text passed the first time */
 		iem_curve_free(curve);
-		return fail_at(err, 0, 0, "invalid arguments");
+		return iem_text_fail(err, 0, 0, "invalid arguments");
 	}
 	*out = curve;
 	return 0;
-}
-
-/* Reads a whole file of at most max bytes; a NUL is added after it. */
-static int read_file(const char *path, size_t max, char **text, size_t *len,
-		char *err, size_t err_size)
-{
-	struct stat st;
-	size_t n = 0, cap;
-	char *buf = NULL;
-	int fd, res;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		res = -errno;
-		goto fail;
-	}
-	if (fstat(fd, &st) < 0) {
-		res = -errno;
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		res = -EISDIR;
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
-		res = -EFBIG;
-		goto fail;
-	}
-	/* one byte more than the limit tells a file of exactly max bytes
-	 * from a larger one that does not say its size (a pipe) */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : max + 1;
-	if ((buf = malloc(cap + 1)) == NULL) {
-		res = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
-		ssize_t got;
-		if (n == cap) {
-			/* a regular file that grew */
-			if (cap > max)
-				break;
-			char *nb = realloc(buf, max + 2);
-			if (nb == NULL) {
-				res = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-			cap = max + 1;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			res = -errno;
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > max) {
-		res = -EFBIG;
-		goto fail;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-
-fail:
-	if (err != NULL) {
-		if (res == -EFBIG)
-			snprintf(err, err_size, "%s: larger than %zu bytes", path, max);
-		else
-			snprintf(err, err_size, "%s: %s", path, strerror(-res));
-	}
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return res;
 }
 
 int iem_curve_load_csv(const char *path, const char *column,
@@ -577,17 +435,12 @@ int iem_curve_load_csv(const char *path, const char *column,
 		return -EINVAL;
 	}
 	*out = NULL;
-	if ((res = read_file(path, IEM_CURVE_MAX_FILE_SIZE, &text, &len, err, err_size)) < 0)
+	if ((res = iem_read_text_file(path, IEM_CURVE_MAX_FILE_SIZE, &text, &len, err, err_size)) < 0)
 		return res;
 	res = iem_curve_parse_csv(text, len, column, out, &perr);
 	free(text);
-	if (res < 0 && err != NULL) {
-		if (perr.line > 0)
-			snprintf(err, err_size, "%s:%u:%u: %s", path, perr.line, perr.column,
-					perr.message);
-		else
-			snprintf(err, err_size, "%s: %s", path, perr.message);
-	}
+	if (res < 0 && err != NULL)
+		iem_parse_error_format(&perr, path, err, err_size);
 	return res;
 }
 
@@ -604,14 +457,9 @@ struct geq {
 	struct iem_curve *curve;
 };
 
-static inline bool is_space(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 static size_t skip_blanks(const struct geq *g, size_t pos)
 {
-	while (pos < g->len && is_space(g->line[pos]))
+	while (pos < g->len && is_blank(g->line[pos]))
 		pos++;
 	return pos;
 }
@@ -619,33 +467,33 @@ static size_t skip_blanks(const struct geq *g, size_t pos)
 /* The token from pos to the next blank or ';'. */
 static size_t token_end(const struct geq *g, size_t pos)
 {
-	while (pos < g->len && !is_space(g->line[pos]) && g->line[pos] != ';')
+	while (pos < g->len && !is_blank(g->line[pos]) && g->line[pos] != ';')
 		pos++;
 	return pos;
 }
 
-#define gfail(g, off, ...) fail_at((g)->err, (g)->lineno, (off), __VA_ARGS__)
+#define gfail(g, off, ...) iem_text_fail((g)->err, (g)->lineno, (off), __VA_ARGS__)
 
 static int geq_number(struct geq *g, size_t pos, size_t end, const char *what, double *v)
 {
-	char b[SHOW_SIZE];
+	char b[IEM_SHOW_SIZE];
 
 	if (end == pos)
 		return gfail(g, pos, "expected %s, got %s", what,
 				pos < g->len ? "';'" : "end of line");
 	if (iem_scan_number(g->line + pos, end - pos, v) != end - pos)
 		return gfail(g, pos, "expected %s, got '%s'%s", what,
-				show(b, g->line + pos, end - pos),
+				iem_text_show(b, g->line + pos, end - pos),
 				memchr(g->line + pos, ',', end - pos) ?
 				" (the decimal separator is '.')" : "");
 	if (!isfinite(*v))
-		return gfail(g, pos, "%s is not a finite number", show(b, g->line + pos, end - pos));
+		return gfail(g, pos, "%s is not a finite number", iem_text_show(b, g->line + pos, end - pos));
 	return 0;
 }
 
 static int geq_points(struct geq *g, size_t pos)
 {
-	char b[SHOW_SIZE];
+	char b[IEM_SHOW_SIZE];
 	int res;
 
 	for (;;) {
@@ -665,14 +513,14 @@ static int geq_points(struct geq *g, size_t pos)
 
 		if (!(freq > 0.0 && freq <= IEM_CURVE_FREQ_MAX))
 			return gfail(g, fpos, "frequency %s Hz is out of range (above 0, at most %g Hz)",
-					show(b, g->line + fpos, fend - fpos), IEM_CURVE_FREQ_MAX);
+					iem_text_show(b, g->line + fpos, fend - fpos), IEM_CURVE_FREQ_MAX);
 		if (!(fabs(gain) <= IEM_CURVE_DB_MAX))
 			return gfail(g, gpos, "gain %s dB is out of range (%g … %g dB)",
-					show(b, g->line + gpos, gend - gpos),
+					iem_text_show(b, g->line + gpos, gend - gpos),
 					-IEM_CURVE_DB_MAX, IEM_CURVE_DB_MAX);
 		if (g->n > 0 && !(freq > g->last_freq))
 			return gfail(g, fpos, "frequency %s Hz is not above the previous point's %g Hz",
-					show(b, g->line + fpos, fend - fpos), g->last_freq);
+					iem_text_show(b, g->line + fpos, fend - fpos), g->last_freq);
 		if (g->n >= IEM_CURVE_MAX_POINTS) {
 			gfail(g, fpos, "too many points: at most %u", IEM_CURVE_MAX_POINTS);
 			return -E2BIG;
@@ -689,28 +537,25 @@ static int geq_points(struct geq *g, size_t pos)
 			return 0;
 		if (g->line[pos] != ';')
 			return gfail(g, pos, "expected ';' or the end of the line, got '%s'",
-					show(b, g->line + pos, token_end(g, pos) - pos));
+					iem_text_show(b, g->line + pos, token_end(g, pos) - pos));
 		pos++;
 	}
 }
 
 static int geq_line(struct geq *g)
 {
-	char b[SHOW_SIZE];
+	char b[IEM_SHOW_SIZE];
+	const char *bad;
 	size_t i, pos, end;
 	double v;
 
-	for (i = 0; i < g->len; i++) {
-		if (g->line[i] == '\0')
-			return gfail(g, i, "unexpected NUL byte");
-		if (g->line[i] == '\r')
-			return gfail(g, i, "unexpected carriage return: lines end in LF or CR LF");
-	}
+	if ((bad = iem_text_bad_byte(g->line, g->len, &i)) != NULL)
+		return gfail(g, i, "%s", bad);
 	pos = skip_blanks(g, 0);
 	if (pos == g->len || g->line[pos] == '#')
 		return 0;
 	end = pos;
-	while (end < g->len && !is_space(g->line[end]) && g->line[end] != ':')
+	while (end < g->len && !is_blank(g->line[end]) && g->line[end] != ':')
 		end++;
 	i = skip_blanks(g, end);
 	bool colon = i < g->len && g->line[i] == ':';
@@ -721,7 +566,7 @@ static int geq_line(struct geq *g)
 		if (is_geq || is_preamp)
 			return gfail(g, i, "expected ':' after '%s'", is_geq ? "GraphicEQ" : "Preamp");
 		return gfail(g, pos, "expected 'GraphicEQ:' or 'Preamp:', got '%s'",
-				show(b, g->line + pos, token_end(g, pos) - pos));
+				iem_text_show(b, g->line + pos, token_end(g, pos) - pos));
 	}
 	if (is_preamp) {
 		/* only the level, which a fit leaves free: checked, not used */
@@ -737,7 +582,7 @@ static int geq_line(struct geq *g)
 			pos = skip_blanks(g, pos + 2);
 		if (pos < g->len)
 			return gfail(g, pos, "unexpected '%s'",
-					show(b, g->line + pos, g->len - pos));
+					iem_text_show(b, g->line + pos, g->len - pos));
 		return 0;
 	}
 	if (g->geq_line > 0)
@@ -748,31 +593,20 @@ static int geq_line(struct geq *g)
 
 static int geq_pass(struct geq *g, const char *text, size_t len)
 {
-	size_t pos = 0;
+	struct iem_text_lines lines;
 	int res;
 
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len;
-
-		if (g->lineno < UINT32_MAX)
-			g->lineno++;
-		g->line = text + pos;
-		g->len = end - pos;
-		if (g->len > 0 && g->line[g->len - 1] == '\r')
-			g->len--;
-		while (g->len > 0 && is_space(g->line[g->len - 1]))
+	iem_text_lines_init(&lines, text, len);
+	while (iem_text_next_line(&lines, &g->line, &g->len, &g->lineno)) {
+		while (g->len > 0 && is_blank(g->line[g->len - 1]))
 			g->len--;
 		if ((res = geq_line(g)) < 0)
 			return res;
-		pos = nl != NULL ? end + 1 : len;
 	}
 	if (g->geq_line == 0)
-		return fail_at(g->err, 0, 0, "no 'GraphicEQ:' line");
+		return iem_text_fail(g->err, 0, 0, "no 'GraphicEQ:' line");
 	if (g->n < 2) {
-		res = fail_at(g->err, g->geq_line, 0, "expected at least 2 points, got %u", g->n);
+		res = iem_text_fail(g->err, g->geq_line, 0, "expected at least 2 points, got %u", g->n);
 		if (g->err != NULL)
 			g->err->column = 0;	/* the line, not a place in it */
 		return res;
@@ -790,7 +624,7 @@ int iem_graphic_eq_parse(const char *text, size_t len, struct iem_curve **out,
 	if (err != NULL)
 		memset(err, 0, sizeof(*err));
 	if (out == NULL || (text == NULL && len > 0))
-		return fail_at(err, 0, 0, "invalid arguments");
+		return iem_text_fail(err, 0, 0, "invalid arguments");
 	*out = NULL;
 
 	memset(&g, 0, sizeof(g));
@@ -798,7 +632,7 @@ int iem_graphic_eq_parse(const char *text, size_t len, struct iem_curve **out,
 	if ((res = geq_pass(&g, text, len)) < 0)
 		return res;
 	if ((curve = curve_alloc(g.n, false)) == NULL) {
-		fail_at(err, 0, 0, "out of memory");
+		iem_text_fail(err, 0, 0, "out of memory");
 		return -ENOMEM;
 	}
 	memset(&g, 0, sizeof(g));
@@ -806,7 +640,7 @@ int iem_graphic_eq_parse(const char *text, size_t len, struct iem_curve **out,
 	if (geq_pass(&g, text, len) < 0) {
 		/* cannot happen: the same text passed the first time */
 		iem_curve_free(curve);
-		return fail_at(err, 0, 0, "invalid arguments");
+		return iem_text_fail(err, 0, 0, "invalid arguments");
 	}
 	*out = curve;
 	return 0;

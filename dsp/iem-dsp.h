@@ -254,6 +254,19 @@ struct iem_parse_error {
 	char message[256];
 };
 
+/* RT-safe: no. An error in the text file at path as people read it:
+ * "PATH:LINE:COLUMN: message", without the column or the line when the
+ * error is not tied to them. */
+IEM_EXPORT void iem_parse_error_format(const struct iem_parse_error *e, const char *path,
+		char *buf, size_t size);
+
+/* RT-safe: no. Reads the whole file at path, at most max bytes, for the
+ * parsers here: *text (free() it) holds its *len bytes and a NUL after
+ * them. Returns 0, or -errno (-EISDIR for a directory, -EFBIG past max)
+ * with err (when not NULL) saying "PATH: reason". */
+IEM_EXPORT int iem_read_text_file(const char *path, size_t max, char **text, size_t *len,
+		char *err, size_t err_size);
+
 /* RT-safe: no. Parses an Equalizer APO / AutoEq ParametricEQ.txt text
  * (len bytes, need not be NUL-terminated). On success replaces the EQ part
  * of p (every band and the preamp: the file's Preamp lines, summed, or

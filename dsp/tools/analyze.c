@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "config.h"
 #include "iem-dsp.h"
 #include "iem-profile.h"
+#include "tool-common.h"
 
 #define NAME		"iemstage-analyze"
 #define DEFAULT_RATE	48000u
@@ -35,10 +35,7 @@
 #define BLOCK		1024u
 
 struct options {
-	const char *profile;
-	const char *brir_path;
-	const char **sets;
-	size_t n_sets;
+	struct tool_params_args params;	/* --profile, --brir, --set */
 	uint32_t rate;
 	const char *svg_dir;
 	bool json;
@@ -60,32 +57,6 @@ struct result {
 	bool have_room;
 	struct iem_room_info room;	/* geometry, stage.mode = room */
 };
-
-/* ---- messages ------------------------------------------------------------- */
-
-static void __attribute__((format(printf, 1, 2))) say_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" NAME " --help' for more information.\n", stderr);
-	exit(2);
-}
 
 static void print_help(void)
 {
@@ -116,44 +87,6 @@ static void print_help(void)
 	       "Without a stage (stage.mode = off, the default) the figures are plain\n"
 	       "headphones'. Exit status: 0 on success, 1 on an error, 2 on bad usage.\n",
 	       DEFAULT_RATE);
-}
-
-/* ---- parameters (as iemstage-render takes them) ------------------------------ */
-
-/* --profile FILE|ID (the profile library's rules and messages). */
-static int load_profile(const char *arg, struct iem_params *p)
-{
-	char err[2048];
-
-	if (iem_profile_resolve_arg(arg, p, NULL, err, sizeof(err)) < 0) {
-		say_error("%s", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int apply_sets(const struct options *o, struct iem_params *p)
-{
-	for (size_t i = 0; i < o->n_sets; i++) {
-		const char *arg = o->sets[i], *eq = strchr(arg, '=');
-		size_t name_len = (size_t)(eq - arg);
-		char err[256] = "", name[64];
-		int res;
-
-		if (name_len >= sizeof(name)) {
-			say_error("--set %s: no parameter has a name that long", arg);
-			return -1;
-		}
-		memcpy(name, arg, name_len);
-		name[name_len] = '\0';
-		res = iem_params_set(p, name, eq + 1, err, sizeof(err));
-		if (res < 0) {
-			say_error("--set %s: %s%s", arg, err[0] ? err : strerror(-res),
-					res == -ENOENT ? "; iemstage-render --list-params lists every name" : "");
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* ---- measuring ------------------------------------------------------------- */
@@ -767,55 +700,24 @@ static int analyze_svg(const char *dir, const struct result *r)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "brir", required_argument, NULL, 'b' },
-		{ "set", required_argument, NULL, 's' },
+		TOOL_PARAMS_OPTIONS,
 		{ "rate", required_argument, NULL, 'r' },
 		{ "svg", required_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		TOOL_HELP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	char *end;
 
 	memset(o, 0, sizeof(*o));
 	o->rate = DEFAULT_RATE;
-	o->sets = calloc((size_t)argc, sizeof(*o->sets));
-	if (o->sets == NULL) {
-		say_error("%s", strerror(errno));
-		exit(1);
-	}
+	tool_params_args_init(&o->params, argc);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p':
-			if (o->profile)
-				usage_error("--profile given twice");
-			o->profile = optarg;
+		case 'r':
+			o->rate = tool_parse_rate(optarg);
 			break;
-		case 'b':
-			if (o->brir_path)
-				usage_error("--brir given twice");
-			o->brir_path = optarg;
-			break;
-		case 's':
-			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
-				usage_error("--set wants NAME=VALUE, not '%s'", optarg);
-			o->sets[o->n_sets++] = optarg;
-			break;
-		case 'r': {
-			unsigned long v;
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' ||
-			    v < IEM_MIN_RATE || v > IEM_MAX_RATE)
-				usage_error("--rate wants a sample rate from %u to %u Hz, not '%s'",
-						IEM_MIN_RATE, IEM_MAX_RATE, optarg);
-			o->rate = (uint32_t)v;
-			break;
-		}
 		case 'g':
 			if (o->svg_dir)
 				usage_error("--svg given twice");
@@ -826,19 +728,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'j':
 			o->json = true;
 			break;
-		case 'h':
-			print_help();
-			exit(0);
-		case 'V':
-			printf(NAME " " IEM_VERSION "\n");
-			exit(0);
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-			break;
 		default:
-			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			if (!tool_params_option(&o->params, c, optarg))
+				tool_other_option(c, argv, print_help);
 		}
 	}
 	if (optind < argc)
@@ -851,20 +743,13 @@ int main(int argc, char **argv)
 	struct result r;
 	int res = -1;
 
+	tool_init(NAME, NULL);
 	parse_args(&o, argc, argv);
 	memset(&r, 0, sizeof(r));
 	iem_params_init(&r.params);
-	if (o.profile && load_profile(o.profile, &r.params) < 0)
+	if (o.params.profile && tool_params_load_profile(&o.params, &r.params, NULL) < 0)
 		goto done;
-	if (o.brir_path) {
-		char err[256];
-		if (iem_params_set(&r.params, "stage.brir", o.brir_path, err, sizeof(err)) < 0) {
-			say_error("--brir: %s", err);
-			goto done;
-		}
-		r.params.stage_mode = IEM_STAGE_BRIR;
-	}
-	if (apply_sets(&o, &r.params) < 0)
+	if (tool_params_apply(&o.params, &r.params, "iemstage-render --list-params") < 0)
 		goto done;
 	if (measure(&o, &r) < 0)
 		goto done;
@@ -877,10 +762,6 @@ int main(int argc, char **argv)
 	res = 0;
 done:
 	result_free(&r);
-	free(o.sets);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		say_error("standard output: %s", strerror(errno));
-		return 1;
-	}
-	return res < 0 ? 1 : 0;
+	tool_params_args_clear(&o.params);
+	return tool_exit_status(res);
 }

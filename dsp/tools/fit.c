@@ -11,21 +11,19 @@
  * half a file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "iem-dsp.h"
 #include "iem-profile.h"
+#include "tool-common.h"
 
 #define NAME		"iemstage-fit"
 #define DEFAULT_TARGET	"harman-ie-2019"
@@ -50,30 +48,6 @@ struct plot {
 	double fit_max;
 	bool graphic;
 };
-
-static void __attribute__((format(printf, 1, 2))) say_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" NAME " --help' for more information.\n", stderr);
-	exit(2);
-}
 
 static void print_help(void)
 {
@@ -113,62 +87,7 @@ static void print_help(void)
 	       IEM_MAX_BANDS);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- files ---------------------------------------------------------------- */
-
-static int read_text(const char *path, size_t max, char **text, size_t *len)
-{
-	struct stat st;
-	size_t n = 0;
-	char *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		say_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		say_error("%s: %s", path, strerror(EISDIR));
-		goto fail;
-	}
-	/* one byte over the limit tells a file of exactly max bytes from
-	 * a larger one */
-	if ((buf = malloc(max + 1)) == NULL) {
-		say_error("%s", strerror(errno));
-		goto fail;
-	}
-	while (n < max + 1) {
-		ssize_t got = read(fd, buf + n, max + 1 - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			say_error("%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > max) {
-		say_error("%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	close(fd);
-	*text = buf;
-	*len = n;
-	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
-}
 
 /* A new file written whole or not at all: FILE.tmp-XXXXXX, renamed by
  * file_commit(). */
@@ -180,29 +99,13 @@ struct outfile {
 
 static int file_open(struct outfile *o, const char *path)
 {
-	static const char suffix[] = ".tmp-XXXXXX";
-	size_t len = strlen(path);
-	mode_t mask;
 	int fd;
 
 	memset(o, 0, sizeof(*o));
 	o->path = path;
-	if ((o->tmp = malloc(len + sizeof(suffix))) == NULL) {
-		say_error("%s", strerror(errno));
+	if ((fd = tool_create_temp(path, &o->tmp)) < 0)
 		return -1;
-	}
-	memcpy(o->tmp, path, len);
-	memcpy(o->tmp + len, suffix, sizeof(suffix));
-	if ((fd = mkstemp(o->tmp)) < 0) {
-		say_error("%s: cannot create: %s", path, strerror(errno));
-		free(o->tmp);
-		o->tmp = NULL;
-		return -1;
-	}
-	/* mkstemp makes it 0600; OUT gets what any new file gets */
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0 || (o->f = fdopen(fd, "w")) == NULL) {
+	if ((o->f = fdopen(fd, "w")) == NULL) {
 		say_error("%s: %s", o->tmp, strerror(errno));
 		close(fd);
 		unlink(o->tmp);
@@ -483,8 +386,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "svg", required_argument, NULL, OPT_SVG },
 		{ "list-targets", no_argument, NULL, OPT_LIST },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		TOOL_HELP_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
 	bool target_given = false;
@@ -521,16 +423,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 			for (uint32_t i = 0; iem_target_name(i) != NULL; i++)
 				printf("%s\n", iem_target_name(i));
 			exit(0);
-		case 'h':
-			print_help();
-			exit(0);
-		case 'V':
-			printf(NAME " %s\n", IEM_VERSION);
-			exit(0);
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			tool_other_option(c, argv, print_help);
 		}
 	}
 	if (optind < argc)
@@ -555,25 +449,24 @@ int main(int argc, char **argv)
 	struct iem_fit_result r;
 	struct outfile of;
 	struct options o;
-	char err[2048], *text = NULL;
+	char err[PATH_MAX + 512], *text = NULL;
 	static char apo[IEM_APO_TEXT_MAX];
 	size_t len = 0;
 	double t0, t1;
 	int res, status = 1;
 
+	tool_init(NAME, NULL);
 	parse_options(argc, argv, &o);
 	iem_params_init(&p);
 
 	if (o.graphic != NULL) {
-		if (read_text(o.graphic, GRAPHIC_MAX, &text, &len) < 0)
+		if (iem_read_text_file(o.graphic, GRAPHIC_MAX, &text, &len, err, sizeof(err)) < 0) {
+			say_error("%s", err);
 			goto done;
+		}
 		if ((res = iem_graphic_eq_parse(text, len, &target, &perr)) < 0) {
-			if (perr.line > 0 && perr.column > 0)
-				say_error("%s:%u:%u: %s", o.graphic, perr.line, perr.column, perr.message);
-			else if (perr.line > 0)
-				say_error("%s:%u: %s", o.graphic, perr.line, perr.message);
-			else
-				say_error("%s: %s", o.graphic, perr.message);
+			iem_parse_error_format(&perr, o.graphic, err, sizeof(err));
+			say_error("%s", err);
 			goto done;
 		}
 	} else {
@@ -587,9 +480,9 @@ int main(int argc, char **argv)
 		}
 	}
 
-	t0 = now();
+	t0 = tool_now();
 	res = iem_fit(measurement, target, &o.cfg, &p, &r);
-	t1 = now();
+	t1 = tool_now();
 	if (res < 0) {
 		say_error("fitting failed: %s", strerror(-res));
 		goto done;

@@ -11,16 +11,15 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sndfile.h>
@@ -29,6 +28,7 @@
 #include "iem-dsp.h"
 #include "iem-profile.h"
 #include "demo-piece.h"
+#include "tool-common.h"
 
 #define NAME			"iemstage-render"
 #define BLOCK			1024u		/* frames per read/process/write */
@@ -63,11 +63,8 @@ static const struct format_info formats[] = {
 struct options {
 	enum mode mode;
 	int n_modes;
-	const char *profile;
+	struct tool_params_args params;	/* --profile, --brir, --set */
 	const char *eq_path;
-	const char *brir_path;
-	const char **sets;
-	size_t n_sets;
 	const struct format_info *format;
 	bool quiet;
 	const char *demo_path;
@@ -130,31 +127,6 @@ static void progress_update(uint64_t done, uint64_t total)
 	fprintf(stderr, "\r%3d%% [%s]", pct, bar);
 	fflush(stderr);
 	progress.shown = pct;
-}
-
-static void __attribute__((format(printf, 1, 2))) say_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	progress_clear();
-	fflush(stdout);
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(NAME ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" NAME " --help' for more information.\n", stderr);
-	exit(2);
 }
 
 static void print_help(void)
@@ -233,14 +205,6 @@ static const char *format_duration(char *buf, size_t size, double s)
 			snprintf(buf, size, "%lu:%04.1f", whole / 60, frac);
 	}
 	return buf;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void on_signal(int sig)
@@ -344,37 +308,14 @@ static void writer_abort(struct writer *w)
 static int writer_open(struct writer *w, const char *path, uint32_t rate,
 		const struct format_info *format, int64_t frames)
 {
-	static const char suffix[] = ".tmp-XXXXXX";
 	SF_INFO info;
-	size_t len = strlen(path);
-	mode_t mask;
 
 	memset(w, 0, sizeof(*w));
 	w->path = path;
-	w->fd = -1;
 	w->format = format;
 	w->rng = DITHER_SEED;
-
-	w->tmp_path = malloc(len + sizeof(suffix));
-	if (w->tmp_path == NULL) {
-		say_error("%s", strerror(errno));
+	if ((w->fd = tool_create_temp(path, &w->tmp_path)) < 0)
 		return -1;
-	}
-	memcpy(w->tmp_path, path, len);
-	memcpy(w->tmp_path + len, suffix, sizeof(suffix));
-
-	w->fd = mkstemp(w->tmp_path);
-	if (w->fd < 0) {
-		say_error("%s: cannot create: %s", path, strerror(errno));
-		goto error;
-	}
-	/* mkstemp makes it 0600; OUT should get what any new file gets. */
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(w->fd, 0666 & ~mask) < 0) {
-		say_error("%s: %s", w->tmp_path, strerror(errno));
-		goto error;
-	}
 
 	/* Plain WAV is what every player reads. Past its 4 GiB limit, or
 	 * when the length is not known, RF64 instead, which libsndfile turns
@@ -388,7 +329,8 @@ static int writer_open(struct writer *w, const char *path, uint32_t rate,
 	w->sf = sf_open_fd(w->fd, SFM_WRITE, &info, SF_FALSE);
 	if (w->sf == NULL) {
 		say_error("%s: %s", path, sf_strerror(NULL));
-		goto error;
+		writer_abort(w);
+		return -1;
 	}
 	if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_RF64)
 		sf_command(w->sf, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
@@ -396,15 +338,6 @@ static int writer_open(struct writer *w, const char *path, uint32_t rate,
 	if (format->bits > 0)
 		sf_command(w->sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
 	return 0;
-
-error:
-	if (w->fd < 0) {
-		/* mkstemp failed: there is no file to remove. */
-		free(w->tmp_path);
-		w->tmp_path = NULL;
-	}
-	writer_abort(w);
-	return -1;
 }
 
 static float dither(struct writer *w)
@@ -478,114 +411,43 @@ error:
 static int load_eq(const char *path, struct iem_params *p)
 {
 	struct iem_parse_error perr;
-	struct stat st;
-	char *text = NULL;
+	char *text = NULL, msg[PATH_MAX + sizeof(perr.message) + 32];
 	size_t len = 0;
-	int fd, res = -1;
+	int res;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		say_error("%s: %s", path, strerror(errno));
+	res = iem_read_text_file(path, EQ_FILE_MAX, &text, &len, msg, sizeof(msg));
+	if (res == -EFBIG) {
+		say_error("%s: larger than %d MiB; not an EQ file", path, EQ_FILE_MAX / (1024 * 1024));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0) {
-		say_error("%s: %s", path, strerror(errno));
-		goto done;
+	if (res < 0) {
+		say_error("%s", msg);
+		return -1;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		say_error("%s: %s", path, strerror(EISDIR));
-		goto done;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size > EQ_FILE_MAX)
-		goto too_large;
-
-	/* One byte over the limit tells a file of exactly 1 MiB from a
-	 * larger one that does not say its size (a pipe). */
-	text = malloc(EQ_FILE_MAX + 1);
-	if (text == NULL) {
-		say_error("%s", strerror(errno));
-		goto done;
-	}
-	while (len < EQ_FILE_MAX + 1) {
-		ssize_t got = read(fd, text + len, EQ_FILE_MAX + 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			say_error("%s: %s", path, strerror(errno));
-			goto done;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	if (len > EQ_FILE_MAX)
-		goto too_large;
-
-	memset(&perr, 0, sizeof(perr));
-	if (iem_apo_parse(text, len, p, &perr) < 0) {
-		progress_clear();
-		if (perr.line > 0 && perr.column > 0)
-			fprintf(stderr, "%s:%u:%u: %s\n", path, perr.line, perr.column, perr.message);
-		else if (perr.line > 0)
-			fprintf(stderr, "%s:%u: %s\n", path, perr.line, perr.message);
-		else
-			fprintf(stderr, "%s: %s\n", path, perr.message);
-		goto done;
-	}
-	res = 0;
-	goto done;
-
-too_large:
-	say_error("%s: larger than %d MiB; not an EQ file", path, EQ_FILE_MAX / (1024 * 1024));
-done:
+	res = iem_apo_parse(text, len, p, &perr);
 	free(text);
-	close(fd);
-	return res;
+	if (res < 0) {
+		/* the place in the file, as compilers say it: no program name */
+		iem_parse_error_format(&perr, path, msg, sizeof(msg));
+		progress_clear();
+		fprintf(stderr, "%s\n", msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* --profile FILE|ID (the profile library's rules and messages). */
 static int load_profile(const struct options *o, struct iem_params *p)
 {
 	struct iem_profile_summary sum;
-	char err[2048];
 
-	if (iem_profile_resolve_arg(o->profile, p, &sum, err, sizeof(err)) < 0) {
-		say_error("%s", err);
+	if (tool_params_load_profile(&o->params, p, &sum) < 0)
 		return -1;
-	}
 	if (!o->quiet) {
 		printf("profile:  %s (%s%s%s)\n", sum.id, iem_profile_kind_name(sum.kind),
 				sum.listening[0] ? ", listening preset " : "", sum.listening);
 		if (sum.kind == IEM_PROFILE_DEFAULTS && !sum.process)
 			printf("          a defaults profile that leaves audio untouched\n");
-	}
-	return 0;
-}
-
-/* Each --set, in command-line order, after the EQ file. */
-static int apply_sets(const struct options *o, struct iem_params *p)
-{
-	for (size_t i = 0; i < o->n_sets; i++) {
-		const char *arg = o->sets[i], *eq = strchr(arg, '=');
-		size_t name_len = (size_t)(eq - arg);
-		char err[256] = "";
-		char *name;
-		int res;
-
-		name = malloc(name_len + 1);
-		if (name == NULL) {
-			say_error("%s", strerror(errno));
-			return -1;
-		}
-		memcpy(name, arg, name_len);
-		name[name_len] = '\0';
-		res = iem_params_set(p, name, eq + 1, err, sizeof(err));
-		free(name);
-		if (res < 0) {
-			say_error("--set %s: %s%s", arg, err[0] ? err : strerror(-res),
-					res == -ENOENT ? "; --list-params lists every name" : "");
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -662,20 +524,12 @@ static int render(const struct options *o)
 	char b1[32], b2[32];
 
 	iem_params_init(&params);
-	if (o->profile && load_profile(o, &params) < 0)
+	if (o->params.profile && load_profile(o, &params) < 0)
 		return -1;
 	if (o->eq_path && load_eq(o->eq_path, &params) < 0)
 		return -1;
-	if (o->brir_path) {
-		/* --brir FILE is --set stage.mode=brir --set stage.brir=FILE */
-		char err[256];
-		if (iem_params_set(&params, "stage.brir", o->brir_path, err, sizeof(err)) < 0) {
-			say_error("--brir: %s", err);
-			return -1;
-		}
-		params.stage_mode = IEM_STAGE_BRIR;
-	}
-	if (apply_sets(o, &params) < 0)
+	/* --brir and each --set, in command-line order, after the EQ file */
+	if (tool_params_apply(&o->params, &params, "--list-params") < 0)
 		return -1;
 
 	if (reader_open(&in, o->in) < 0)
@@ -785,9 +639,9 @@ static int render(const struct options *o)
 			right[i] = buf[i * channels + channels - 1];
 		}
 
-		t0 = now();
+		t0 = tool_now();
 		iem_chain_process(chain, (const float *const *)planar, planar, (uint32_t)n);
-		dsp_time += now() - t0;
+		dsp_time += tool_now() - t0;
 
 		for (int64_t i = 0; i < n; i++)
 			out_peak = fmax(out_peak, fmax(fabsf(left[i]), fabsf(right[i])));
@@ -1111,10 +965,8 @@ static void set_mode(struct options *o, enum mode mode)
 static void parse_args(struct options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "profile", required_argument, NULL, 'p' },
+		TOOL_PARAMS_OPTIONS,
 		{ "eq", required_argument, NULL, 'e' },
-		{ "brir", required_argument, NULL, 'b' },
-		{ "set", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "demo-piece", required_argument, NULL, 'D' },
@@ -1123,8 +975,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "list-params", no_argument, NULL, 'L' },
 		{ "info", required_argument, NULL, 'I' },
 		{ "compare", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		TOOL_HELP_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, npos;
@@ -1134,35 +985,15 @@ static void parse_args(struct options *o, int argc, char **argv)
 	o->format = &formats[0];
 	o->rate = DEMO_PIECE_RATE;
 	o->seconds = DEMO_PIECE_SECONDS;
-	/* At most one --set per argument. */
-	o->sets = calloc((size_t)argc, sizeof(*o->sets));
-	if (o->sets == NULL) {
-		say_error("%s", strerror(errno));
-		exit(1);
-	}
+	tool_params_args_init(&o->params, argc);
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p':
-			if (o->profile)
-				usage_error("--profile given twice");
-			o->profile = optarg;
-			break;
 		case 'e':
 			if (o->eq_path)
 				usage_error("--eq given twice");
 			o->eq_path = optarg;
-			break;
-		case 'b':
-			if (o->brir_path)
-				usage_error("--brir given twice");
-			o->brir_path = optarg;
-			break;
-		case 's':
-			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
-				usage_error("--set wants NAME=VALUE, not '%s'", optarg);
-			o->sets[o->n_sets++] = optarg;
 			break;
 		case 'f':
 			o->format = NULL;
@@ -1179,18 +1010,10 @@ static void parse_args(struct options *o, int argc, char **argv)
 			set_mode(o, MODE_DEMO);
 			o->demo_path = optarg;
 			break;
-		case 'r': {
-			unsigned long v;
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' ||
-			    v < IEM_MIN_RATE || v > IEM_MAX_RATE)
-				usage_error("--rate wants a sample rate from %u to %u Hz, not '%s'",
-						IEM_MIN_RATE, IEM_MAX_RATE, optarg);
-			o->rate = (uint32_t)v;
+		case 'r':
+			o->rate = tool_parse_rate(optarg);
 			o->rate_given = true;
 			break;
-		}
 		case 'S':
 			errno = 0;
 			o->seconds = strtod(optarg, &end);
@@ -1210,19 +1033,9 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case 'C':
 			set_mode(o, MODE_COMPARE);
 			break;
-		case 'h':
-			print_help();
-			exit(0);
-		case 'V':
-			printf(NAME " " IEM_VERSION "\n");
-			exit(0);
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-			break;
 		default:
-			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			if (!tool_params_option(&o->params, c, optarg))
+				tool_other_option(c, argv, print_help);
 		}
 	}
 
@@ -1231,7 +1044,8 @@ static void parse_args(struct options *o, int argc, char **argv)
 		usage_error("--demo-piece, --list-params, --info and --compare go alone");
 	if (o->mode != MODE_DEMO && (o->rate_given || o->seconds_given))
 		usage_error("--rate and --seconds go with --demo-piece");
-	if (o->mode != MODE_RENDER && (o->profile || o->eq_path || o->brir_path || o->n_sets > 0))
+	if (o->mode != MODE_RENDER && (o->params.profile || o->eq_path || o->params.brir ||
+				       o->params.n_sets > 0))
 		usage_error("--profile, --eq, --brir and --set go with rendering a file");
 
 	switch (o->mode) {
@@ -1260,6 +1074,7 @@ int main(int argc, char **argv)
 	struct options o;
 	int res = 0;
 
+	tool_init(NAME, progress_clear);
 	parse_args(&o, argc, argv);
 	catch_signals();
 
@@ -1280,10 +1095,6 @@ int main(int argc, char **argv)
 		res = show_compare(o.in, o.out);
 		break;
 	}
-	free(o.sets);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		say_error("standard output: %s", strerror(errno));
-		return 1;
-	}
-	return res < 0 ? 1 : 0;
+	tool_params_args_clear(&o.params);
+	return tool_exit_status(res);
 }
