@@ -135,6 +135,12 @@ configured_default()
 		sed -n "s/.*value:'\\(.*\\)' type.*/\\1/p"
 }
 
+# The daemon writes the default over its PipeWire connection, which is
+# ordered neither with its D-Bus signals nor with the connections of its
+# module instances (a virtual sink is gone as soon as its instance is):
+# the default is waited for, not read once.
+default_is() { [ "$(configured_default)" = "$1" ]; }
+
 devices() { call ListDevices 2>&1; }
 
 # ---- start -------------------------------------------------------------------------
@@ -177,6 +183,7 @@ if wait_signal 1 ProfileApplied usb-iem-1 usb-iem; then
 else
 	not_ok "$what" "$(devices)" "$(tail -5 "$tmp/daemon.log")"
 fi
+wait_until 5000 default_is '{ "name": "iemstage.usb-iem-1" }'
 got=$(configured_default)
 if [ "$got" = '{ "name": "iemstage.usb-iem-1" }' ]; then
 	ok "its virtual sink is the configured default"
@@ -476,6 +483,7 @@ if wait_signal 1 DeviceRemoved usb-iem-1 && wait_no_node iemstage.usb-iem-1; the
 else
 	not_ok "removal: DeviceRemoved, the virtual sink is gone" "$(devices)"
 fi
+wait_until 5000 default_is "$before_default"
 got=$(configured_default)
 if [ "$got" = "$before_default" ]; then
 	ok "the configured default is back as it was ('$before_default')"
