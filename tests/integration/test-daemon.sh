@@ -500,16 +500,16 @@ n_cycles=20
 broke=
 log_from=$(wc -l <"$tmp/daemon.log")
 for i in $(seq 1 "$n_cycles"); do
-	n=$(signal_count ProfileApplied usb-iem-1 usb-iem)
+	applied=$(signal_count ProfileApplied usb-iem-1 usb-iem)
 	plug usb-iem-1 "USB IEM" "device.bus = usb device.vendor.id = 0x2fc6" ||
 		{ broke="plug-in $i: pw-cli create-node failed"; break; }
-	wait_signal $((n + 1)) ProfileApplied usb-iem-1 usb-iem ||
+	wait_signal $((applied + 1)) ProfileApplied usb-iem-1 usb-iem ||
 		{ broke="plug-in $i: no ProfileApplied within 5 s"; break; }
 	unplug usb-iem-1 ||
 		{ broke="plug-in $i: the sink usb-iem-1 could not be destroyed"; break; }
 	wait_no_node iemstage.usb-iem-1 ||
 		{ broke="plug-in $i: iemstage.usb-iem-1 still there 5 s after the unplug"; break; }
-	[ "$(signal_count ProfileApplied usb-iem-1 usb-iem)" = $((n + 1)) ] ||
+	[ "$(signal_count ProfileApplied usb-iem-1 usb-iem)" = $((applied + 1)) ] ||
 		{ broke="plug-in $i: more than one ProfileApplied"; break; }
 done
 lat=$(tail -n +$((log_from + 1)) "$tmp/daemon.log" |
